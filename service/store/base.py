@@ -1,0 +1,146 @@
+"""The storage port. Every adapter implements `Store`; `tests/store/test_contract.py` proves it.
+
+Every call names the tenant it acts for and the current time (`now`, ms since the epoch), so
+expiry and leases are decided by one clock the caller owns — and tests can move it.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+Status = Literal["undelivered", "delivered"]
+ReleaseOutcome = Literal["released", "not_found", "delivered"]
+
+
+class StoreError(Exception):
+    """Base of every error a store raises on purpose."""
+
+
+class StoreUnavailable(StoreError):
+    """The store failed or timed out; the caller may retry later (HTTP 503)."""
+
+
+class DuplicateEventId(StoreError):
+    """An event id already exists; the whole write was rolled back."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    id: str
+    created_at: int
+    payload: bytes  # the exact JSON text of an object, as the producer sent it
+    expires_at: int  # when it expires if never delivered
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: str
+    created_at: int
+    status: Status
+    payload: bytes
+    delivered_at: int | None
+    attempts: int
+    lease_expires_at: int | None  # None unless a lease holds at `now`
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """The answer first given to a request with an Idempotency-Key."""
+
+    key: str
+    body_hash: str
+    status: int
+    response: bytes
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    key_hash: str  # SHA-256 hex of the key; the key itself is never stored
+    tenant: str
+    active: bool
+    created_at: int
+
+
+class Store(abc.ABC):
+    """Events and API keys. Open with `start()`, close with `close()`."""
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Open connections and clients."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release everything `start` opened."""
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise `StoreUnavailable` unless the store answers."""
+
+    # -- events -------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def insert_events(
+        self,
+        tenant: str,
+        events: Sequence[NewEvent],
+        *,
+        idempotency: IdempotencyRecord | None,
+        now: int,
+    ) -> IdempotencyRecord | None:
+        """Store every event and the idempotency record in one atomic write.
+
+        If the tenant already holds an unexpired record under the same key, nothing is written
+        and that record is returned instead. Returns None when the write happened.
+        """
+
+    @abc.abstractmethod
+    async def get_event(self, tenant: str, event_id: str, *, now: int) -> Event | None: ...
+
+    @abc.abstractmethod
+    async def list_events(
+        self, tenant: str, *, status: Status | None, limit: int, after: str | None, now: int
+    ) -> tuple[list[Event], bool]:
+        """One page of unexpired events and whether more follow.
+
+        With a status, oldest first (ids above `after`); without, newest first (ids below).
+        """
+
+    @abc.abstractmethod
+    async def ack_events(
+        self, tenant: str, event_ids: Sequence[str], *, now: int, expires_at: int
+    ) -> set[str]:
+        """Mark events delivered (ending any lease); returns the ids found, delivered already
+        or now. A newly delivered event expires at `expires_at`."""
+
+    @abc.abstractmethod
+    async def delete_event(self, tenant: str, event_id: str, *, now: int) -> bool: ...
+
+    @abc.abstractmethod
+    async def claim_events(
+        self, tenant: str, *, limit: int, lease_until: int, now: int
+    ) -> list[Event]:
+        """Lease up to `limit` undelivered, unleased events, oldest first, adding 1 to attempts."""
+
+    @abc.abstractmethod
+    async def release_event(self, tenant: str, event_id: str, *, now: int) -> ReleaseOutcome: ...
+
+    # -- API keys -----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def put_api_key(self, key: ApiKey) -> None: ...
+
+    @abc.abstractmethod
+    async def get_api_key(self, key_hash: str) -> ApiKey | None: ...
+
+    @abc.abstractmethod
+    async def list_api_keys(self) -> list[ApiKey]: ...
+
+    @abc.abstractmethod
+    async def revoke_api_key(self, key_hash: str) -> bool:
+        """Returns False when no such key exists."""
+
+    @abc.abstractmethod
+    async def shared_secret(self) -> bytes:
+        """A random secret made once per store and the same for every process using it."""
