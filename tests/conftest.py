@@ -9,7 +9,10 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,7 +28,13 @@ for _name, _value in {
 os.environ.pop("AWS_PROFILE", None)
 os.environ.pop("AWS_SESSION_TOKEN", None)
 
-from service.store.base import Store  # noqa: E402
+from service.app import create_app  # noqa: E402
+from service.auth import generate_key, hash_key  # noqa: E402
+from service.context import Context  # noqa: E402
+from service.settings import Settings  # noqa: E402
+from service.store.base import ApiKey, Store  # noqa: E402
+from service.store.dynamodb import DynamoStore  # noqa: E402
+from service.store.sqlite import SqliteStore  # noqa: E402
 
 STORE_KINDS = ["sqlite", "dynamodb"]
 
@@ -71,32 +80,29 @@ def unique_tables() -> tuple[str, str]:
     return f"Events-{suffix}", f"Keys-{suffix}"
 
 
+async def create_dynamo_tables(endpoint: str) -> tuple[str, str]:
+    """A fresh pair of tables (events, keys) on the moto server."""
+    events_table, keys_table = unique_tables()
+    setup = DynamoStore(events_table=events_table, keys_table=keys_table, endpoint_url=endpoint)
+    await setup.start()
+    await setup.create_tables()
+    await setup.close()
+    return events_table, keys_table
+
+
 async def make_store_factory(
     kind: str, tmp_path: Path, moto_endpoint: str | None
 ) -> Callable[[], Store]:
     """A function that opens (unstarted) stores on one fresh file or pair of tables: call it
     twice for two processes' worth of clients on the same data."""
     if kind == "sqlite":
-        from service.store.sqlite import SqliteStore
-
         path = str(tmp_path / "events.db")
         return lambda: SqliteStore(path)
-    from service.store.dynamodb import DynamoStore
-
-    events_table, keys_table = unique_tables()
-
-    def factory() -> Store:
-        return DynamoStore(
-            events_table=events_table, keys_table=keys_table, endpoint_url=moto_endpoint
-        )
-
-    setup = DynamoStore(
+    assert moto_endpoint is not None
+    events_table, keys_table = await create_dynamo_tables(moto_endpoint)
+    return lambda: DynamoStore(
         events_table=events_table, keys_table=keys_table, endpoint_url=moto_endpoint
     )
-    await setup.start()
-    await setup.create_tables()
-    await setup.close()
-    return factory
 
 
 @pytest.fixture(params=STORE_KINDS)
@@ -120,3 +126,67 @@ async def store(store_factory: Callable[[], Store]) -> AsyncIterator[Store]:
         yield store
     finally:
         await store.close()
+
+
+# -- the HTTP API, in process, on either store -----------------------------------------------
+
+
+@dataclass
+class Api:
+    """A client for an app running on one store, with keys for two tenants."""
+
+    client: httpx.AsyncClient
+    ctx: Context
+    acme: dict[str, str]
+    globex: dict[str, str]
+
+
+async def mint_key(store: Store, tenant: str) -> str:
+    key = generate_key()
+    await store.put_api_key(ApiKey(hash_key(key), tenant, True, int(time.time() * 1000)))
+    return key
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def store_settings(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    if kind == "sqlite":
+        return Settings(store="sqlite", db=str(tmp_path / "api.db"))
+    endpoint = request.getfixturevalue("moto_endpoint")
+    events_table, keys_table = await create_dynamo_tables(endpoint)
+    return Settings(
+        store="dynamodb",
+        events_table=events_table,
+        keys_table=keys_table,
+        dynamodb_endpoint=endpoint,
+        region="us-east-1",
+    )
+
+
+@asynccontextmanager
+async def running_api(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Context]]:
+    """The app with its lifespan run, reached through httpx's ASGI transport."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app) as state:
+        assert state is not None
+
+        async def with_state(scope: Any, receive: Any, send: Any) -> None:
+            scope["state"] = dict(state)  # what a server does with lifespan state
+            await app(scope, receive, send)
+
+        transport = httpx.ASGITransport(app=with_state)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            yield client, state["ctx"]
+
+
+@pytest.fixture
+async def api(
+    store_kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Api]:
+    settings = await store_settings(store_kind, tmp_path, request)
+    async with running_api(settings) as (client, ctx):
+        acme = bearer(await mint_key(ctx.store, "acme"))
+        globex = bearer(await mint_key(ctx.store, "globex"))
+        yield Api(client, ctx, acme, globex)

@@ -1,0 +1,42 @@
+"""The ASGI application, built by `create_app`; `trigger-api serve` runs it under uvicorn."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from service.auth import Authenticator
+from service.context import Context
+from service.middleware import RequestIdMiddleware
+from service.notifier import Notifier
+from service.openapi import openapi_document
+from service.problems import EXCEPTION_HANDLERS
+from service.routes import ROUTES
+from service.settings import Settings, load_settings
+from service.store import open_store
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or load_settings()
+    document = openapi_document()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        store = open_store(settings)
+        await store.start()
+        try:
+            auth = Authenticator(store, ttl=settings.api_key_cache_seconds)
+            yield {"ctx": Context(settings, store, auth, Notifier(), document)}
+        finally:
+            await store.close()
+
+    return Starlette(
+        routes=ROUTES,
+        lifespan=lifespan,
+        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers=EXCEPTION_HANDLERS,
+    )

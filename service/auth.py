@@ -1,0 +1,65 @@
+"""API keys: made with ≥ 128 random bits, stored only as SHA-256, checked through a short cache.
+
+The cache keeps a lookup for `ttl` seconds (10 by default), so a revoked key gets 401 on every
+task within that long, while a busy producer costs the store one read per key per 10 s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections import OrderedDict
+
+from starlette.requests import Request
+
+from service.problems import unauthorized
+from service.store.base import ApiKey, Store
+
+KEY_PREFIX = "tk_"
+MAX_CACHED_KEYS = 10_000
+
+
+def generate_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)  # 256 bits
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def key_id(key_hash: str) -> str:
+    """What `keys list` shows instead of the key: enough to recognise and revoke it."""
+    return key_hash[:12]
+
+
+class Authenticator:
+    def __init__(self, store: Store, ttl: float = 10.0) -> None:
+        self._store = store
+        self._ttl = ttl
+        self._cache: OrderedDict[str, tuple[float, ApiKey | None]] = OrderedDict()
+
+    async def tenant_of(self, request: Request) -> str:
+        header = request.headers.get("authorization")
+        if header is None:
+            raise unauthorized("Missing Authorization header; send 'Bearer <api key>'.")
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or not token.isascii():
+            raise unauthorized("Malformed Authorization header; send 'Bearer <api key>'.")
+        key = await self._lookup(hash_key(token))
+        if key is None or not key.active:
+            raise unauthorized("Unknown or revoked API key.")
+        return key.tenant
+
+    async def _lookup(self, key_hash: str) -> ApiKey | None:
+        now = time.monotonic()
+        cached = self._cache.get(key_hash)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        key = await self._store.get_api_key(key_hash)
+        self._cache[key_hash] = (now + self._ttl, key)
+        self._cache.move_to_end(key_hash)
+        if len(self._cache) > MAX_CACHED_KEYS:
+            self._cache.popitem(last=False)
+        return key

@@ -1,0 +1,190 @@
+"""`trigger-api`: serve, seed, keys create/revoke/list, tables create.
+
+Configuration: flags, then environment variables, then defaults (`service/settings.py`). Output
+meant for scripts goes to stdout; everything else to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import logging
+import re
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+
+from service.auth import generate_key, hash_key, key_id
+from service.context import now_ms
+from service.settings import Settings, SettingsError, load_settings
+from service.store import open_store
+from service.store.base import ApiKey, Store, StoreError
+
+DEMO_TENANTS = ("acme", "globex", "initech")
+TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+
+
+class CommandError(Exception):
+    """A one-line message for stderr and exit status 1."""
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    flags = {
+        name: getattr(args, name, None)
+        for name in ("store", "db", "events_table", "keys_table", "host", "port")
+    }
+    try:
+        settings = load_settings(flags)
+        args.command(settings, args)
+    except SettingsError as error:
+        print(f"trigger-api: invalid setting: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except (CommandError, StoreError) as error:
+        print(f"trigger-api: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    store_options = argparse.ArgumentParser(add_help=False)
+    store_options.add_argument("--store", help="sqlite | dynamodb (TRIGGER_STORE)")
+    store_options.add_argument("--db", help="SQLite file (TRIGGER_DB)")
+    store_options.add_argument("--events-table", help="DynamoDB events table")
+    store_options.add_argument("--keys-table", help="DynamoDB API keys table")
+
+    parser = argparse.ArgumentParser(prog="trigger-api", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(required=True, metavar="command")
+
+    serve_parser = commands.add_parser("serve", parents=[store_options], help="run the service")
+    serve_parser.add_argument("--host", help="bind address (TRIGGER_HOST, default 127.0.0.1)")
+    serve_parser.add_argument("--port", help="port (TRIGGER_PORT, default 8000)")
+    serve_parser.add_argument("--access-log", action="store_true", help="log every request")
+    serve_parser.set_defaults(command=serve)
+
+    seed_parser = commands.add_parser(
+        "seed", parents=[store_options], help="create the demo tenants, print fresh keys"
+    )
+    seed_parser.set_defaults(command=_runs(seed))
+
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
+        required=True, metavar="action"
+    )
+    create = keys.add_parser("create", parents=[store_options], help="print a new key")
+    create.add_argument("--tenant", required=True)
+    create.set_defaults(command=_runs(keys_create))
+    revoke = keys.add_parser("revoke", parents=[store_options], help="revoke a key")
+    revoke.add_argument("key", help="the key, or the id `keys list` shows")
+    revoke.set_defaults(command=_runs(keys_revoke))
+    listing = keys.add_parser("list", parents=[store_options], help="list keys (never whole)")
+    listing.set_defaults(command=_runs(keys_list))
+
+    tables = commands.add_parser("tables", help="DynamoDB tables").add_subparsers(
+        required=True, metavar="action"
+    )
+    tables_create = tables.add_parser(
+        "create", parents=[store_options], help="create the tables if missing"
+    )
+    tables_create.set_defaults(command=_runs(create_tables))
+    return parser
+
+
+def _runs(
+    command: Callable[[Store, Settings, argparse.Namespace], Awaitable[None]],
+) -> Callable[[Settings, argparse.Namespace], None]:
+    """Run an async command with the configured store open around it."""
+
+    def run(settings: Settings, args: argparse.Namespace) -> None:
+        async def with_store() -> None:
+            store = open_store(settings)
+            await store.start()
+            try:
+                await command(store, settings, args)
+            finally:
+                await store.close()
+
+        asyncio.run(with_store())
+
+    return run
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from service.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s %(message)s")
+    if settings.store == "sqlite":
+        _runs(_seed_if_empty)(settings, args)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=args.access_log,
+        proxy_headers=True,  # the ALB's X-Forwarded-*; trusted from FORWARDED_ALLOW_IPS
+        timeout_graceful_shutdown=25,
+        log_level="info",
+    )
+
+
+async def _seed_if_empty(store: Store, settings: Settings, args: argparse.Namespace) -> None:
+    if await store.list_api_keys():
+        return
+    print("Empty store: created the demo tenants. Their API keys, shown only this once:")
+    await seed(store, settings, args)
+    sys.stdout.flush()
+
+
+async def seed(store: Store, settings: Settings, args: argparse.Namespace) -> None:
+    keys = [await _new_key(store, tenant) for tenant in DEMO_TENANTS]
+    for tenant, key in zip(DEMO_TENANTS, keys, strict=True):
+        print(f"export {tenant.upper()}_API_KEY='{key}'")
+    print(f"export API_KEYS='{','.join(keys)}'")
+    print(f"export TENANT_NAMES='{','.join(DEMO_TENANTS)}'")
+
+
+async def keys_create(store: Store, settings: Settings, args: argparse.Namespace) -> None:
+    tenant = args.tenant
+    if TENANT_NAME.fullmatch(tenant) is None:
+        raise CommandError(
+            f"invalid tenant name {tenant!r}: use 1-63 of a-z, 0-9, '-', '_' (not first)"
+        )
+    print(await _new_key(store, tenant))
+
+
+async def keys_revoke(store: Store, settings: Settings, args: argparse.Namespace) -> None:
+    given = args.key.strip()
+    matches = [hash_key(given)]
+    if re.fullmatch(r"[0-9a-f]{12}", given):
+        matches += [k.key_hash for k in await store.list_api_keys() if key_id(k.key_hash) == given]
+    for candidate in matches:
+        if await store.revoke_api_key(candidate):
+            print(f"revoked key {key_id(candidate)}", file=sys.stderr)
+            return
+    raise CommandError("no such key")
+
+
+async def keys_list(store: Store, settings: Settings, args: argparse.Namespace) -> None:
+    for key in await store.list_api_keys():
+        created = datetime.datetime.fromtimestamp(key.created_at / 1000, datetime.UTC)
+        state = "active" if key.active else "revoked"
+        print(f"{key_id(key.key_hash)}  {key.tenant:<20} {state:<8} {created:%Y-%m-%dT%H:%M:%SZ}")
+
+
+async def create_tables(store: Store, settings: Settings, args: argparse.Namespace) -> None:
+    from service.store.dynamodb import DynamoStore
+
+    if not isinstance(store, DynamoStore):
+        raise CommandError("tables create needs the DynamoDB store (--store dynamodb)")
+    await store.create_tables()
+    print(f"tables ready: {settings.events_table}, {settings.keys_table}", file=sys.stderr)
+
+
+async def _new_key(store: Store, tenant: str) -> str:
+    key = generate_key()
+    await store.put_api_key(ApiKey(hash_key(key), tenant, True, now_ms()))
+    return key

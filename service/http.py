@@ -1,0 +1,65 @@
+"""Request reading and response writing shared by the routes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from service.models import encode
+from service.problems import too_large, validation_error
+
+T = TypeVar("T")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, or 413 as soon as it is known to exceed `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(f"The request body exceeds {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(f"The request body exceeds {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
+    """Decode a JSON body into its Struct, or 422 saying what is wrong and where."""
+    try:
+        return decoder.decode(body)
+    except msgspec.DecodeError as error:
+        raise validation_error(_describe(error)) from None
+
+
+def _describe(error: msgspec.DecodeError) -> str:
+    text = str(error)
+    if isinstance(error, msgspec.ValidationError):
+        return text
+    return f"The body is not valid JSON: {text.removeprefix('JSON is malformed: ')}"
+
+
+def require_utf8(body: bytes) -> None:
+    # msgspec leaves the bytes inside strings unchecked when it skips over them as Raw.
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise validation_error("The body is not valid UTF-8.") from None
+
+
+def json_response(
+    value: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(encode(value), status, headers, media_type="application/json")
+
+
+def raw_json_response(
+    body: bytes, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(body, status, headers, media_type="application/json")

@@ -1,0 +1,115 @@
+"""RFC 9457 problem responses, and the mapping from every failure to one of them.
+
+Routes raise `ApiError`; store failures arrive as `StoreUnavailable`; anything unexpected
+becomes a bare 500 that never carries the exception's text.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from service.models import Problem, encode
+from service.store.base import StoreError
+
+log = logging.getLogger("trigger_api")
+RETRY_AFTER_SECONDS = "1"
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
+def unauthorized(detail: str) -> ApiError:
+    return ApiError(401, "unauthorized", detail, {"WWW-Authenticate": "Bearer"})
+
+
+def not_found(detail: str = "No such event.") -> ApiError:
+    return ApiError(404, "not_found", detail)
+
+
+def validation_error(detail: str) -> ApiError:
+    return ApiError(422, "validation_error", detail)
+
+
+def too_large(detail: str) -> ApiError:
+    return ApiError(413, "payload_too_large", detail)
+
+
+def problem_response(request: Request, error: ApiError) -> Response:
+    request_id = getattr(request.state, "request_id", "")
+    body = Problem(
+        type="about:blank",
+        title=HTTPStatus(error.status).phrase,
+        status=error.status,
+        detail=error.detail,
+        code=error.code,
+        request_id=request_id,
+    )
+    # Set here as well as by the middleware: a 500 is answered outside the middleware stack.
+    headers = {**error.headers, "X-Request-ID": request_id}
+    return Response(
+        encode(body),
+        status_code=error.status,
+        headers=headers,
+        media_type="application/problem+json",
+    )
+
+
+async def on_api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return problem_response(request, exc)
+
+
+async def on_http_exception(request: Request, exc: Exception) -> Response:
+    # Starlette's own 404 (no such route) and 405 (wrong method), as problem documents.
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    code = codes.get(exc.status_code, HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_"))
+    detail = {404: "No such route.", 405: "Method not allowed on this route."}.get(
+        exc.status_code, str(exc.detail)
+    )
+    return problem_response(request, ApiError(exc.status_code, code, detail, exc.headers))
+
+
+async def on_store_error(request: Request, exc: Exception) -> Response:
+    log.warning("store unavailable: %s %s: %r", request.method, request.url.path, exc)
+    return problem_response(
+        request,
+        ApiError(
+            503,
+            "unavailable",
+            "The event store is unavailable; retry shortly.",
+            {"Retry-After": RETRY_AFTER_SECONDS},
+        ),
+    )
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error: %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(request, ApiError(500, "internal_error", "An internal error occurred."))
+
+
+EXCEPTION_HANDLERS = {
+    ApiError: on_api_error,
+    HTTPException: on_http_exception,
+    StoreError: on_store_error,
+    TimeoutError: on_store_error,
+    Exception: on_unexpected,
+}

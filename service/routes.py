@@ -1,0 +1,107 @@
+"""The route table, and the routes that read and remove events."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from service import delivery, ingest
+from service.context import Context, now_ms
+from service.http import json_response, raw_json_response
+from service.ids import is_event_id
+from service.models import Event, EventPage, StatusBody
+from service.problems import not_found, validation_error
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 100
+STATUSES = ("undelivered", "delivered")
+
+
+async def health(request: Request) -> Response:
+    return json_response(StatusBody("healthy"))
+
+
+async def ready(request: Request) -> Response:
+    ctx: Context = request.state.ctx
+    await ctx.store.ping()
+    return json_response(StatusBody("ready"))
+
+
+async def openapi(request: Request) -> Response:
+    ctx: Context = request.state.ctx
+    return raw_json_response(ctx.openapi)
+
+
+async def list_events(request: Request) -> Response:
+    ctx: Context = request.state.ctx
+    tenant = await ctx.auth.tenant_of(request)
+    query = request.query_params
+    status = query.get("status")
+    if status is not None and status not in STATUSES:
+        raise validation_error("status must be 'undelivered' or 'delivered'.")
+    limit = _limit(query.get("limit"))
+    cursor = query.get("cursor")
+    after = None
+    if cursor is not None:
+        after = (await ctx.cursor_codec()).decode(cursor, tenant, status)
+    events, more = await ctx.store.list_events(
+        tenant,
+        status=status,  # type: ignore[arg-type]  # checked against STATUSES above
+        limit=limit,
+        after=after,
+        now=now_ms(),
+    )
+    next_cursor = None
+    if more:
+        next_cursor = (await ctx.cursor_codec()).encode(tenant, status, events[-1].id)
+    return json_response(EventPage([Event.of(e) for e in events], next_cursor))
+
+
+def _limit(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_LIMIT
+    try:
+        limit = int(text)
+    except ValueError:
+        raise validation_error("limit must be an integer.") from None
+    if limit < 1:
+        raise validation_error("limit must be at least 1.")
+    return min(limit, MAX_LIMIT)
+
+
+async def get_event(request: Request) -> Response:
+    ctx: Context = request.state.ctx
+    tenant = await ctx.auth.tenant_of(request)
+    event_id = request.path_params["event_id"]
+    event = (
+        await ctx.store.get_event(tenant, event_id, now=now_ms()) if is_event_id(event_id) else None
+    )
+    if event is None:
+        raise not_found()
+    return json_response(Event.of(event))
+
+
+async def delete_event(request: Request) -> Response:
+    ctx: Context = request.state.ctx
+    tenant = await ctx.auth.tenant_of(request)
+    event_id = request.path_params["event_id"]
+    if not (is_event_id(event_id) and await ctx.store.delete_event(tenant, event_id, now=now_ms())):
+        raise not_found()
+    return Response(status_code=204)
+
+
+ROUTES = [
+    Route("/health", health, methods=["GET"]),
+    Route("/ready", ready, methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"]),
+    Route("/v1/events", ingest.create_event, methods=["POST"]),
+    Route("/v1/events", list_events, methods=["GET"]),
+    Route("/v1/events/batch", ingest.create_batch, methods=["POST"]),
+    Route("/v1/events/claim", delivery.claim, methods=["POST"]),
+    Route("/v1/events/ack", delivery.ack_many, methods=["POST"]),
+    Route("/v1/events/{event_id}", get_event, methods=["GET"]),
+    Route("/v1/events/{event_id}", delete_event, methods=["DELETE"]),
+    Route("/v1/events/{event_id}/ack", delivery.ack_one, methods=["POST"]),
+    Route("/v1/events/{event_id}/release", delivery.release, methods=["POST"]),
+]
