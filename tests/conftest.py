@@ -190,3 +190,22 @@ async def api(
         acme = bearer(await mint_key(ctx.store, "acme"))
         globex = bearer(await mint_key(ctx.store, "globex"))
         yield Api(client, ctx, acme, globex)
+
+
+async def create(
+    api: Api, payload: dict[str, object], headers: dict[str, str] | None = None
+) -> str:
+    response = await api.client.post("/v1/events", json=payload, headers=headers or api.acme)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert set(body) == {"type", "title", "status", "detail", "code", "request_id"}
+    return dict(body)
