@@ -11,6 +11,7 @@ import asyncio
 import datetime
 import logging
 import re
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -118,6 +119,10 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s %(message)s")
     if settings.store == "sqlite":
         _runs(_seed_if_empty)(settings, args)
+    # uvicorn drains in-flight requests on SIGTERM/SIGINT, then re-raises the signal to the
+    # handler it found: make that handler end the process with status 0, a clean stop.
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, _exit_cleanly)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -129,6 +134,10 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
         timeout_graceful_shutdown=25,
         log_level="info",
     )
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 async def _seed_if_empty(store: Store, settings: Settings, args: argparse.Namespace) -> None:

@@ -1,0 +1,41 @@
+"""Errors the routes do not expect still answer as problem documents, without internals."""
+
+from __future__ import annotations
+
+import httpx
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from service.middleware import RequestIdMiddleware
+from service.problems import EXCEPTION_HANDLERS
+
+
+async def explode(request: Request) -> Response:
+    raise RuntimeError("password=hunter2 at /srv/secret.py line 12")
+
+
+async def test_an_unexpected_error_is_a_bare_500_with_the_request_id() -> None:
+    app = Starlette(
+        routes=[Route("/explode", explode)],
+        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers=EXCEPTION_HANDLERS,
+    )
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/explode", headers={"X-Request-ID": "r-1"})
+
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["x-request-id"] == "r-1"
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "An internal error occurred.",
+        "code": "internal_error",
+        "request_id": "r-1",
+    }
+    assert "hunter2" not in response.text

@@ -1,0 +1,162 @@
+"""The real `trigger-api serve` process over real HTTP: durability under SIGKILL, concurrent
+idempotent retries, and 503 (never 500, never 201) when the store is unreachable."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_port, wait_for_http
+
+TRIGGER_API = str(Path(sys.executable).parent / "trigger-api")
+
+
+class Server:
+    """`trigger-api serve` on a free port; stdout and stderr go to files beside the test."""
+
+    def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.stdout_path = tmp_path / f"server-{self.port}.out"
+        with (
+            open(self.stdout_path, "w") as out,
+            open(tmp_path / f"server-{self.port}.err", "w") as err,
+        ):
+            self.process = subprocess.Popen(
+                [TRIGGER_API, "serve", "--port", str(self.port), *args],
+                stdout=out,
+                stderr=err,
+                env={**os.environ, **(env or {})},
+            )
+        wait_for_http(f"{self.url}/health")
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_path.read_text()
+
+    def keys(self) -> dict[str, str]:
+        """The demo keys `serve` printed: {"acme": "tk_…", …}."""
+        return {
+            line.split("_API_KEY=")[0].removeprefix("export ").lower(): line.split("'")[1]
+            for line in self.stdout.splitlines()
+            if "_API_KEY=" in line
+        }
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def demo_keys(tmp_path: Path) -> Iterator[tuple[Server, dict[str, str]]]:
+    server = Server(tmp_path, "--db", str(tmp_path / "live.db"))
+    yield server, server.keys()
+    server.stop()
+
+
+def test_serve_on_an_empty_store_prints_the_demo_keys_once(tmp_path: Path) -> None:
+    db = str(tmp_path / "demo.db")
+    first = Server(tmp_path, "--db", db)
+    assert first.stop() == 0
+    printed = first.stdout
+    second = Server(tmp_path, "--db", db)
+    assert second.stop() == 0
+
+    assert printed.count("_API_KEY='tk_") == 3
+    assert "TENANT_NAMES='acme,globex,initech'" in printed
+    assert second.stdout == ""
+
+
+async def test_every_201_survives_sigkill(tmp_path: Path) -> None:
+    db = str(tmp_path / "durable.db")
+    server = Server(tmp_path, "--db", db)
+    key = server.keys()["acme"]
+    headers = {"Authorization": f"Bearer {key}"}
+    acknowledged: list[str] = []
+    enough = asyncio.Event()
+
+    async def producer(client: httpx.AsyncClient, n: int) -> None:
+        for i in range(10_000):
+            try:
+                response = await client.post(
+                    "/v1/events", json={"producer": n, "i": i}, headers=headers
+                )
+            except httpx.TransportError:
+                return  # the server is gone
+            if response.status_code == 201:
+                acknowledged.append(response.json()["id"])
+                if len(acknowledged) >= 300:
+                    enough.set()
+
+    async with httpx.AsyncClient(base_url=server.url, timeout=5) as client:
+        producers = [asyncio.create_task(producer(client, n)) for n in range(16)]
+        await asyncio.wait_for(enough.wait(), timeout=60)
+        server.process.send_signal(signal.SIGKILL)  # mid-load: requests are in flight
+        await asyncio.gather(*producers)
+    assert server.process.wait(timeout=10) == -signal.SIGKILL
+
+    restarted = Server(tmp_path, "--db", db)
+    try:
+        found: set[str] = set()
+        async with httpx.AsyncClient(base_url=restarted.url) as client:
+            url: str | None = "/v1/events?limit=100"
+            while url:
+                page = (await client.get(url, headers=headers)).json()
+                found |= {e["id"] for e in page["events"]}
+                url = page["next_cursor"] and f"/v1/events?limit=100&cursor={page['next_cursor']}"
+    finally:
+        restarted.stop()
+
+    assert len(acknowledged) >= 300
+    assert set(acknowledged) <= found
+
+
+async def test_32_concurrent_retries_with_one_key_create_one_event(
+    demo_keys: tuple[Server, dict[str, str]],
+) -> None:
+    server, keys = demo_keys
+    headers = {"Authorization": f"Bearer {keys['acme']}", "Idempotency-Key": "checkout-1"}
+    limits = httpx.Limits(max_connections=32)
+
+    async with httpx.AsyncClient(base_url=server.url, limits=limits) as client:
+        responses = await asyncio.gather(
+            *(client.post("/v1/events", json={"order": 1}, headers=headers) for _ in range(32))
+        )
+        listed = (await client.get("/v1/events", headers=headers)).json()
+
+    assert {r.status_code for r in responses} == {201}
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert [e["id"] for e in listed["events"]] == [responses[0].json()["id"]]
+
+
+async def test_an_unreachable_store_is_503_with_retry_after(tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    server = Server(
+        tmp_path,
+        "--store",
+        "dynamodb",
+        env={"AWS_ENDPOINT_URL_DYNAMODB": dead, "AWS_MAX_ATTEMPTS": "1"},
+    )
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            health = await client.get("/health")
+            ready = await client.get("/ready")
+            create = await client.post(
+                "/v1/events", json={"a": 1}, headers={"Authorization": "Bearer tk_x"}
+            )
+    finally:
+        assert server.stop() == 0
+
+    assert health.status_code == 200
+    for response in (ready, create):
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        assert response.json()["code"] == "unavailable"
