@@ -18,8 +18,10 @@ T = TypeVar("T")
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, or 413 as soon as it is known to exceed `limit` bytes."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large(f"The request body exceeds {limit} bytes.")
+    if declared.isdigit():
+        if int(declared) > limit:
+            raise too_large(f"The request body exceeds {limit} bytes.")
+        return await request.body()  # the server holds it to the declared length
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

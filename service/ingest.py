@@ -119,7 +119,7 @@ async def _store(
     existing = await ctx.store.insert_events(tenant, events, idempotency=record, now=now)
     if existing is None:
         ctx.notifier.notify(tenant)
-        return _created(route, 201, answer, {})
+        return _created(route, 201, answer, {}, events[0].id)
     assert record is not None
     if existing.body_hash != record.body_hash:
         raise ApiError(
@@ -127,10 +127,14 @@ async def _store(
             "idempotency_key_reused",
             "This Idempotency-Key was already used with a different request body.",
         )
-    return _created(route, existing.status, existing.response, {"Idempotent-Replayed": "true"})
+    first_id = _created_decoder.decode(existing.response).id if route == "event" else ""
+    replayed = {"Idempotent-Replayed": "true"}
+    return _created(route, existing.status, existing.response, replayed, first_id)
 
 
-def _created(route: str, status: int, answer: bytes, headers: dict[str, str]) -> Response:
+def _created(
+    route: str, status: int, answer: bytes, headers: dict[str, str], event_id: str
+) -> Response:
     if route == "event":
-        headers["Location"] = f"/v1/events/{_created_decoder.decode(answer).id}"
+        headers["Location"] = f"/v1/events/{event_id}"
     return raw_json_response(answer, status, headers)

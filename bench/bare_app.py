@@ -1,0 +1,32 @@
+"""The baseline for bench/ingest.py: a bare Starlette endpoint that only parses the JSON body,
+served by uvicorn exactly as `trigger-api serve` is (uvloop, httptools, no access log)."""
+
+from __future__ import annotations
+
+import sys
+
+import msgspec
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+
+async def ingest(request: Request) -> Response:
+    msgspec.json.decode(await request.body())
+    return Response(b'{"status":"undelivered"}', 201, media_type="application/json")
+
+
+app = Starlette(routes=[Route("/v1/events", ingest, methods=["POST"])])
+
+if __name__ == "__main__":
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+    )

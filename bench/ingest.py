@@ -1,0 +1,249 @@
+"""Ingest benchmark: prints events/s, p50/p99 latency and ours/bare ratios.
+
+In one run on one machine it drives, with the same load (wrk, 64 connections, ~300-byte
+authenticated events):
+  1. a bare Starlette endpoint that only parses the JSON body (bench/bare_app.py);
+  2. `trigger-api serve` on the embedded store (durable 201s: WAL, synchronous=FULL);
+  3. the batch route on the embedded store, 50 events per request;
+then measures the DynamoDB path's service CPU time per ingest against moto's server.
+
+    uv run python bench/ingest.py [--duration 10] [--connections 64]
+
+Needs `wrk` (Debian: apt-get install wrk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+EVENT = {
+    "event_type": "customer.created",
+    "customer": {"id": "cus_8f3a9c2e", "email": "alice@acme.example", "name": "Alice Example"},
+    "plan": "pro",
+    "amount": 4900,
+    "currency": "usd",
+    "metadata": {"source": "signup-form", "campaign": "winter-2026", "ref": "a1b2c3d4e5f6"},
+    "occurred_at": "2026-11-25T12:00:00Z",
+}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise SystemExit(f"{url} did not come up")
+
+
+@contextmanager
+def process(
+    args: list[str], env: dict[str, str] | None = None, stdout: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    out = open(stdout, "wb") if stdout else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(
+        args, stdout=out, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})}
+    )
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if stdout:
+            out.close()  # type: ignore[union-attr]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(
+    url: str, body: bytes, key: str | None, duration: int, connections: int, workdir: Path
+) -> dict[str, float]:
+    script = workdir / "post.lua"
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(body.decode())}\n"
+        + "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items())
+        + "done = function(summary, latency, requests)\n"
+        + '  io.write(string.format("STATUS non2xx=%d\\n", summary.errors.status))\n'
+        + "end\n"
+    )
+    result = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            "2",
+            "-c",
+            str(connections),
+            "-d",
+            f"{duration}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    text = result.stdout
+
+    def latency(pct: str) -> float:
+        match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+        assert match, text
+        value, unit = float(match.group(1)), match.group(2)
+        return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
+    errors = int(re.search(r"non2xx=(\d+)", text).group(1))  # type: ignore[union-attr]
+    socket_errors = re.search(r"Socket errors:.*", text)
+    if errors or socket_errors:
+        print(f"  warning: {errors} non-2xx; {socket_errors.group() if socket_errors else ''}")
+    return {"rps": rps, "p50": latency("50"), "p99": latency("99")}
+
+
+def serve_sqlite(workdir: Path, name: str) -> tuple[list[str], Path]:
+    db = workdir / f"{name}.db"
+    return [str(BIN / "trigger-api"), "serve", "--db", str(db)], workdir / f"{name}.out"
+
+
+def demo_key(stdout: Path) -> str:
+    for line in stdout.read_text().splitlines():
+        if line.startswith("export ACME_API_KEY="):
+            return line.split("'")[1]
+    raise SystemExit("serve printed no demo key")
+
+
+def dynamodb_cpu(workdir: Path, requests: int) -> tuple[float, int]:
+    moto_port, api_port = free_port(), free_port()
+    env = {
+        "TRIGGER_STORE": "dynamodb",
+        "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{moto_port}",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+    }
+    with process([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)]):
+        wait_for(f"http://127.0.0.1:{moto_port}")
+        subprocess.run(
+            [str(BIN / "trigger-api"), "tables", "create"],
+            env={**os.environ, **env},
+            check=True,
+            capture_output=True,
+        )
+        key = subprocess.run(
+            [str(BIN / "trigger-api"), "keys", "create", "--tenant", "acme"],
+            env={**os.environ, **env},
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        with process([str(BIN / "trigger-api"), "serve", "--port", str(api_port)], env=env) as api:
+            url = f"http://127.0.0.1:{api_port}"
+            wait_for(f"{url}/health")
+            body = json.dumps(EVENT).encode()
+            headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+            with httpx.Client(base_url=url) as client:
+                for _ in range(50):  # warm up: imports, connection pools, key cache
+                    client.post("/v1/events", content=body, headers=headers)
+                before = cpu_seconds(api.pid)
+                created = 0
+                for _ in range(requests):
+                    created += (
+                        client.post("/v1/events", content=body, headers=headers).status_code == 201
+                    )
+                used = cpu_seconds(api.pid) - before
+    return used / max(created, 1) * 1000, created
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--dynamodb-requests", type=int, default=1000)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    body = json.dumps(EVENT).encode()
+    batch = json.dumps({"events": [EVENT] * 50}).encode()
+    print(
+        f"event size {len(body)} bytes; {args.connections} connections; {args.duration} s per run; {os.cpu_count()} cores"
+    )
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        port = free_port()
+        with process([sys.executable, str(HERE / "bare_app.py"), str(port)]):
+            url = f"http://127.0.0.1:{port}/v1/events"
+            wait_for(url)
+            wrk(url, body, None, 2, args.connections, workdir)  # warm-up
+            results["bare starlette (parse only)"] = wrk(
+                url, body, None, args.duration, args.connections, workdir
+            )
+        command, stdout = serve_sqlite(workdir, "ours")
+        port = free_port()
+        with process([*command, "--port", str(port)], stdout=stdout):
+            base = f"http://127.0.0.1:{port}"
+            wait_for(f"{base}/health")
+            key = demo_key(stdout)
+            wrk(f"{base}/v1/events", body, key, 2, args.connections, workdir)
+            results["trigger-api, sqlite, POST /v1/events"] = wrk(
+                f"{base}/v1/events", body, key, args.duration, args.connections, workdir
+            )
+            batch_result = wrk(
+                f"{base}/v1/events/batch", batch, key, args.duration, args.connections, workdir
+            )
+            results["trigger-api, sqlite, POST /v1/events/batch (x50)"] = {
+                **batch_result,
+                "rps": batch_result["rps"] * 50,
+            }
+        print(f"\n{'target':<50} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+        for name, r in results.items():
+            print(f"{name:<50} {r['rps']:>10.0f} {r['p50']:>8.2f} {r['p99']:>8.2f}")
+        bare = results["bare starlette (parse only)"]["rps"]
+        single = results["trigger-api, sqlite, POST /v1/events"]["rps"]
+        batched = results["trigger-api, sqlite, POST /v1/events/batch (x50)"]["rps"]
+        print(f"\nratio ours/bare (single events): {single / bare:.2f}   (target >= 0.5)")
+        print(f"ratio batch/single (events/s):   {batched / single:.1f}   (target >= 3)")
+        cpu_ms, created = dynamodb_cpu(workdir, args.dynamodb_requests)
+        print(
+            f"\nDynamoDB path (moto server): {cpu_ms:.3f} ms service CPU per ingest over {created} events (target <= 0.5)"
+        )
+
+
+if __name__ == "__main__":
+    main()

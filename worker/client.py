@@ -1,0 +1,178 @@
+"""The worker's side of the HTTP contract (`API.md`, "Leased delivery"), for one tenant.
+
+Transient failures — connection errors, timeouts, 429 and 5xx — are retried with backoff and
+jitter (honouring `Retry-After`) until the call's deadline; everything else is final. The
+`httpx.AsyncClient` is shared by every tenant and owned by the runner, which opens and closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Literal, TypeVar
+
+import httpx
+import msgspec
+
+from worker.backoff import Backoff, retry_after
+from worker.config import Tenant
+from worker.logs import log
+
+T = TypeVar("T")
+ReleaseOutcome = Literal["released", "not_found", "already_delivered"]
+
+CONNECT_TIMEOUT = 5.0
+REQUEST_TIMEOUT = 10.0  # beyond any long-poll wait
+
+
+class ApiError(Exception):
+    """A final (non-retryable) error answer from the API."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(f"HTTP {status} {code}: {detail}")
+        self.status = status
+        self.code = code
+
+
+class Unauthorized(ApiError):
+    """401: the key is unknown or revoked. Retrying cannot help."""
+
+
+class Unavailable(Exception):
+    """Transient failures went on past the call's deadline."""
+
+
+class _Claim(msgspec.Struct):
+    limit: int
+    lease_seconds: int
+    wait_seconds: int
+
+
+class _Claimed(msgspec.Struct):
+    events: list[dict[str, Any]]
+
+
+class _Ack(msgspec.Struct):
+    ids: list[str]
+
+
+class _Acked(msgspec.Struct):
+    acknowledged: list[str]
+    not_found: list[str] = msgspec.field(default_factory=list)
+
+
+class _Problem(msgspec.Struct):
+    code: str = ""
+    detail: str = ""
+    title: str = ""
+
+
+_encode = msgspec.json.Encoder().encode
+_claimed = msgspec.json.Decoder(_Claimed)
+_acked = msgspec.json.Decoder(_Acked)
+_problem = msgspec.json.Decoder(_Problem)
+
+
+def _is_transient(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+class TenantApi:
+    """Claim, acknowledge and release one tenant's events."""
+
+    def __init__(self, http: httpx.AsyncClient, tenant: Tenant, backoff: Backoff) -> None:
+        self._http = http
+        self._tenant = tenant.name
+        self._auth = {"Authorization": f"Bearer {tenant.api_key}"}
+        self._json = {**self._auth, "Content-Type": "application/json"}
+        self._backoff = backoff
+
+    async def claim(
+        self, *, limit: int, lease_seconds: int, wait_seconds: int, deadline: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Lease up to `limit` events; with `wait_seconds`, long-poll for the first one."""
+        body = _Claim(limit=limit, lease_seconds=lease_seconds, wait_seconds=wait_seconds)
+        timeout = httpx.Timeout(REQUEST_TIMEOUT + wait_seconds, connect=CONNECT_TIMEOUT)
+        response = await self._send("/v1/events/claim", _encode(body), deadline, timeout)
+        return _decode(_claimed, response).events
+
+    async def ack(self, ids: list[str], *, deadline: float | None) -> tuple[list[str], list[str]]:
+        """Deliver `ids` (1-100); return (acknowledged, not_found)."""
+        response = await self._send("/v1/events/ack", _encode(_Ack(ids)), deadline)
+        acked = _decode(_acked, response)
+        return acked.acknowledged, acked.not_found
+
+    async def release(self, event_id: str, *, deadline: float | None) -> ReleaseOutcome:
+        """End our lease on `event_id` early so the event can be claimed again."""
+        try:
+            await self._send(f"/v1/events/{event_id}/release", None, deadline)
+        except Unauthorized:
+            raise
+        except ApiError as error:
+            if error.status == 404:
+                return "not_found"
+            if error.status == 409:
+                return "already_delivered"
+            raise
+        return "released"
+
+    async def _send(
+        self,
+        path: str,
+        body: bytes | None,
+        deadline: float | None,
+        request_timeout: httpx.Timeout | None = None,
+    ) -> httpx.Response:
+        attempt = 0
+        while True:
+            wait: float | None = None
+            try:
+                response = await self._http.post(
+                    path,
+                    content=body,
+                    headers=self._auth if body is None else self._json,
+                    timeout=request_timeout
+                    or httpx.Timeout(REQUEST_TIMEOUT, connect=CONNECT_TIMEOUT),
+                )
+            except httpx.TransportError as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            else:
+                status = response.status_code
+                if status < 400:
+                    return response
+                if not _is_transient(status):
+                    raise _error(response)
+                problem = f"HTTP {status}"
+                wait = retry_after(response.headers.get("Retry-After"))
+            if wait is None:
+                wait = self._backoff.delay(attempt)
+            if deadline is not None and time.monotonic() + wait > deadline:
+                raise Unavailable(f"POST {path}: {problem} (gave up after {attempt + 1} tries)")
+            log(
+                logging.WARNING,
+                "retrying request",
+                tenant=self._tenant,
+                path=path,
+                error=problem,
+                attempt=attempt + 1,
+                retry_in=round(wait, 3),
+            )
+            await asyncio.sleep(wait)
+            attempt += 1
+
+
+def _decode(decoder: msgspec.json.Decoder[T], response: httpx.Response) -> T:
+    try:
+        return decoder.decode(response.content)
+    except msgspec.DecodeError as exc:
+        raise ApiError(response.status_code, "invalid_response", str(exc)) from None
+
+
+def _error(response: httpx.Response) -> ApiError:
+    try:
+        problem = _problem.decode(response.content)
+    except msgspec.DecodeError:
+        problem = _Problem()
+    kind = Unauthorized if response.status_code == 401 else ApiError
+    return kind(response.status_code, problem.code, problem.detail or problem.title)

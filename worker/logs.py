@@ -1,0 +1,57 @@
+"""Structured logging: one `key=value` line per record on stderr (logfmt), easy to grep and parse.
+
+Every event outcome is one line: `outcome=acked|failed|released|lost tenant=… event=…
+attempts=… duration_ms=…`, so a log search for an event id tells its whole story.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from typing import Any
+
+logger = logging.getLogger("worker")
+
+
+_BARE = re.compile(r'[^\s="\\]+')  # values that need no quotes
+
+
+def _value(value: object) -> str:
+    text = str(value)
+    if _BARE.fullmatch(text):
+        return text
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def logfmt(fields: dict[str, Any]) -> str:
+    return " ".join(f"{key}={_value(value)}" for key, value in fields.items() if value is not None)
+
+
+def log(level: int, msg: str, **fields: Any) -> None:
+    """Log `msg` with `fields` as one logfmt line (skipping fields whose value is None)."""
+    if logger.isEnabledFor(level):
+        logger.log(level, logfmt({"msg": msg, **fields}))
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        millis = int(record.msecs)
+        head = f"ts={stamp}.{millis:03d}Z level={record.levelname.lower()} "
+        line = head + record.getMessage()
+        if record.exc_info:
+            # A traceback would break one-line-per-record; keep it as one quoted field.
+            line += " traceback=" + _value(self.formatException(record.exc_info))
+        return line
+
+
+def configure(level: str) -> None:
+    """Send the worker's records to stderr at `level`; called once by the CLI."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    logger.handlers[:] = [handler]
+    logger.setLevel(level.upper())
+    logger.propagate = False

@@ -1,0 +1,55 @@
+"""The worker process: every tenant in one task group, over one shared HTTP connection pool."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+
+from worker.backoff import Backoff
+from worker.client import CONNECT_TIMEOUT, REQUEST_TIMEOUT, TenantApi
+from worker.config import Settings
+from worker.handlers import Handler
+from worker.logs import log
+from worker.shutdown import Shutdown
+from worker.tenant import TenantWorker
+
+RETRY_BACKOFF = Backoff(base=0.2, cap=10.0)
+
+
+async def run(settings: Settings, handler: Handler, shutdown: Shutdown) -> int:
+    """Run until drained (--once), stopped by `shutdown`, or no tenant can go on.
+
+    Returns the exit status: 0, or 1 when a tenant stopped on an error (its key was refused, or
+    the API stayed unreachable in --once mode) and no stop was requested.
+    """
+    log(
+        logging.INFO,
+        "worker starting",
+        api_url=settings.api_url,
+        tenants=",".join(tenant.name for tenant in settings.tenants),
+        concurrency=settings.concurrency,
+        lease_seconds=settings.lease_seconds,
+        wait_seconds=settings.wait_seconds,
+        once=settings.once,
+    )
+    # Enough connections for a claim, an ack batch and a burst of releases per tenant.
+    limits = httpx.Limits(
+        max_connections=min(200, len(settings.tenants) * (settings.concurrency + 2)),
+        max_keepalive_connections=4 * len(settings.tenants),
+    )
+    timeout = httpx.Timeout(REQUEST_TIMEOUT, connect=CONNECT_TIMEOUT)
+    async with httpx.AsyncClient(base_url=settings.api_url, limits=limits, timeout=timeout) as http:
+        workers = [
+            TenantWorker(
+                TenantApi(http, tenant, RETRY_BACKOFF), tenant.name, handler, settings, shutdown
+            )
+            for tenant in settings.tenants
+        ]
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(worker.run(), name=worker.name) for worker in workers]
+    healthy = all(task.result() for task in tasks)
+    status = 0 if healthy or shutdown.requested.is_set() else 1
+    log(logging.INFO, "worker stopped", exit_status=status)
+    return status
