@@ -201,7 +201,8 @@ def main() -> None:
     body = json.dumps(EVENT).encode()
     batch = json.dumps({"events": [EVENT] * 50}).encode()
     print(
-        f"event size {len(body)} bytes; {args.connections} connections; {args.duration} s per run; {os.cpu_count()} cores"
+        f"event size {len(body)} bytes; {args.connections} connections;"
+        f" {args.duration} s per run; {os.cpu_count()} cores"
     )
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -241,7 +242,8 @@ def main() -> None:
         print(f"ratio batch/single (events/s):   {batched / single:.1f}   (target >= 3)")
         cpu_ms, created = dynamodb_cpu(workdir, args.dynamodb_requests)
         print(
-            f"\nDynamoDB path (moto server): {cpu_ms:.3f} ms service CPU per ingest over {created} events (target <= 0.5)"
+            f"\nDynamoDB path (moto server): {cpu_ms:.3f} ms service CPU per ingest"
+            f" over {created} events (target <= 0.5)"
         )
 
 
