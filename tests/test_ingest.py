@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from tests.conftest import Api, assert_problem, create
+from tests.conftest import Api, assert_problem
 
 KIB = 1024
 

@@ -1,0 +1,234 @@
+"""What only the DynamoDB store has to prove: table creation, retry safety, failure mapping and
+the item attributes DynamoDB itself acts on. Runs against moto's server over HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import aioboto3
+import pytest
+
+from service.ids import new_event_id
+from service.store import schema
+from service.store.base import DuplicateEventId, NewEvent, StoreUnavailable
+from service.store.dynamodb import DynamoStore
+from tests.conftest import free_port, unique_tables
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+
+DAY = 86_400_000
+NOW = int(time.time() * 1000)
+
+
+def new_event(payload: bytes = b'{"n": 1}', *, expires_at: int = NOW + DAY) -> NewEvent:
+    return NewEvent(new_event_id(NOW), NOW, payload, expires_at)
+
+
+@pytest.fixture
+async def tables(moto_endpoint: str) -> tuple[str, str]:
+    events, keys = unique_tables()
+    store = DynamoStore(events_table=events, keys_table=keys, endpoint_url=moto_endpoint)
+    await store.start()
+    await store.create_tables()
+    await store.close()
+    return events, keys
+
+
+@pytest.fixture
+async def dynamo(tables: tuple[str, str], moto_endpoint: str) -> AsyncIterator[DynamoStore]:
+    events, keys = tables
+    store = DynamoStore(events_table=events, keys_table=keys, endpoint_url=moto_endpoint)
+    await store.start()
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def client(moto_endpoint: str) -> AsyncIterator[DynamoDBClient]:
+    async with aioboto3.Session().client("dynamodb", endpoint_url=moto_endpoint) as client:
+        yield client
+
+
+async def test_create_tables_is_idempotent_and_sets_up_index_and_ttl(
+    moto_endpoint: str, client: DynamoDBClient
+) -> None:
+    events, keys = unique_tables()
+    store = DynamoStore(events_table=events, keys_table=keys, endpoint_url=moto_endpoint)
+    await store.start()
+    try:
+        await store.create_tables()
+        await store.create_tables()
+    finally:
+        await store.close()
+
+    table = (await client.describe_table(TableName=events))["Table"]
+    [index] = table.get("GlobalSecondaryIndexes", [])
+    [expected] = schema.EVENTS.indexes
+    assert index.get("IndexName") == schema.STATUS_INDEX
+    assert [k.get("AttributeName") for k in index.get("KeySchema", [])] == [
+        expected.partition_key,
+        expected.sort_key,
+    ]
+    assert index.get("Projection", {}).get("ProjectionType") == "ALL"
+    ttl = (await client.describe_time_to_live(TableName=events))["TimeToLiveDescription"]
+    assert (ttl.get("TimeToLiveStatus"), ttl.get("AttributeName")) == (
+        "ENABLED",
+        schema.TTL_ATTRIBUTE,
+    )
+    assert (await client.describe_table(TableName=keys))["Table"].get("TableStatus") == "ACTIVE"
+
+
+async def test_ttl_attribute_follows_the_expiry_in_whole_seconds(
+    dynamo: DynamoStore, tables: tuple[str, str], client: DynamoDBClient
+) -> None:
+    event = new_event(expires_at=NOW + DAY + 1)
+    await dynamo.insert_events("acme", [event], idempotency=None, now=NOW)
+    key = {
+        schema.EVENTS.partition_key: {"S": "T#acme"},
+        schema.EVENTS.sort_key: {"S": f"E#{event.id}"},
+    }
+
+    async def ttl() -> int:
+        item = (await client.get_item(TableName=tables[0], Key=key))["Item"]
+        return int(item[schema.TTL_ATTRIBUTE]["N"])
+
+    # Rounded up, so DynamoDB never deletes an event before it expires.
+    assert ttl_seconds_cover(await ttl(), event.expires_at)
+    delivered_until = NOW + 7 * DAY + 500
+    await dynamo.ack_events("acme", [event.id], now=NOW, expires_at=delivered_until)
+    assert ttl_seconds_cover(await ttl(), delivered_until)
+
+
+def ttl_seconds_cover(ttl: int, expires_at: int) -> bool:
+    return ttl * 1000 >= expires_at > (ttl - 1) * 1000
+
+
+async def test_a_retried_create_that_finds_its_own_event_succeeds(dynamo: DynamoStore) -> None:
+    event = new_event()
+    # The first attempt's write landed but its response was lost: the same event is sent again.
+    await dynamo.insert_events("acme", [event], idempotency=None, now=NOW)
+
+    assert await dynamo.insert_events("acme", [event], idempotency=None, now=NOW) is None
+
+    page, more = await dynamo.list_events("acme", status=None, limit=10, after=None, now=NOW)
+    assert ([e.id for e in page], more) == ([event.id], False)
+
+
+async def test_a_retried_batch_that_finds_its_own_events_succeeds(dynamo: DynamoStore) -> None:
+    batch = [new_event(json.dumps({"n": n}).encode()) for n in range(3)]
+    await dynamo.insert_events("acme", batch, idempotency=None, now=NOW)
+
+    assert await dynamo.insert_events("acme", batch, idempotency=None, now=NOW) is None
+
+    page, _ = await dynamo.list_events("acme", status=None, limit=10, after=None, now=NOW)
+    assert sorted(e.id for e in page) == sorted(e.id for e in batch)
+
+
+async def test_another_event_under_the_same_id_is_a_duplicate_and_changes_nothing(
+    dynamo: DynamoStore,
+) -> None:
+    original = new_event(b'{"n": 1}')
+    await dynamo.insert_events("acme", [original], idempotency=None, now=NOW)
+    impostor = NewEvent(original.id, original.created_at, b'{"n": 2}', original.expires_at)
+    fresh = new_event(b'{"n": 3}')
+
+    with pytest.raises(DuplicateEventId):
+        await dynamo.insert_events("acme", [impostor], idempotency=None, now=NOW)
+    with pytest.raises(DuplicateEventId):
+        await dynamo.insert_events("acme", [fresh, impostor], idempotency=None, now=NOW)
+
+    stored = await dynamo.get_event("acme", original.id, now=NOW)
+    assert stored is not None
+    assert stored.payload == original.payload
+    assert await dynamo.get_event("acme", fresh.id, now=NOW) is None
+
+
+async def test_more_events_than_one_transaction_holds_are_refused(dynamo: DynamoStore) -> None:
+    events = [new_event() for _ in range(100)]
+
+    with pytest.raises(ValueError, match="at most 99"):
+        await dynamo.insert_events("acme", events, idempotency=None, now=NOW)
+
+    assert await dynamo.list_events("acme", status=None, limit=1, after=None, now=NOW) == (
+        [],
+        False,
+    )
+
+
+async def test_listing_pages_past_expired_items_dynamodb_still_holds(dynamo: DynamoStore) -> None:
+    # moto, like DynamoDB before its TTL sweep, still returns expired items to the query.
+    live = [new_event() for _ in range(3)]
+    expired = [new_event(expires_at=NOW - 1) for _ in range(12)]
+    await dynamo.insert_events("acme", live + expired, idempotency=None, now=NOW - 2)
+
+    newest, more = await dynamo.list_events("acme", status=None, limit=2, after=None, now=NOW)
+    oldest, _ = await dynamo.list_events("acme", status="undelivered", limit=3, after=None, now=NOW)
+
+    assert ([e.id for e in newest], more) == ([live[2].id, live[1].id], True)
+    assert [e.id for e in oldest] == [e.id for e in live]
+
+
+async def test_two_store_instances_share_one_secret(
+    dynamo: DynamoStore, tables: tuple[str, str], moto_endpoint: str
+) -> None:
+    events, keys = tables
+    other = DynamoStore(events_table=events, keys_table=keys, endpoint_url=moto_endpoint)
+    await other.start()
+    try:
+        first = await dynamo.shared_secret()
+        assert await other.shared_secret() == first
+    finally:
+        await other.close()
+    assert len(first) == 32
+
+
+async def test_an_unreachable_endpoint_is_unavailable_quickly() -> None:
+    closed_port = free_port()
+    events, keys = unique_tables()
+    store = DynamoStore(
+        events_table=events, keys_table=keys, endpoint_url=f"http://127.0.0.1:{closed_port}"
+    )
+    await store.start()
+    try:
+        calls: list[Callable[[], Awaitable[object]]] = [
+            store.ping,
+            lambda: store.insert_events("acme", [new_event()], idempotency=None, now=NOW),
+        ]
+        for call in calls:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable):
+                await call()
+            # Two retries with backoff (~2.5 s here), then an answer: no hang on the request.
+            assert time.monotonic() - started < 8
+    finally:
+        await store.close()
+
+
+async def test_a_missing_table_is_unavailable(moto_endpoint: str) -> None:
+    events, keys = unique_tables()
+    store = DynamoStore(events_table=events, keys_table=keys, endpoint_url=moto_endpoint)
+    await store.start()
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.ping()
+        with pytest.raises(StoreUnavailable):
+            await store.get_event("acme", new_event_id(NOW), now=NOW)
+        with pytest.raises(StoreUnavailable):
+            await store.insert_events("acme", [new_event(), new_event()], idempotency=None, now=NOW)
+    finally:
+        await store.close()
+
+
+async def test_unavailable_hides_the_cause_from_its_message(moto_endpoint: str) -> None:
+    store = DynamoStore(events_table="Absent", keys_table="Absent", endpoint_url=moto_endpoint)
+    await store.start()
+    try:
+        with pytest.raises(StoreUnavailable) as caught:
+            await store.ping()
+    finally:
+        await store.close()
+    assert "Absent" not in str(caught.value)
