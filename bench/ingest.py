@@ -157,7 +157,8 @@ def dynamodb_cpu(workdir: Path, requests: int) -> tuple[float, int]:
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
     }
-    with process([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)]):
+    moto = HERE.parent / "tests" / "moto_server.py"
+    with process([sys.executable, str(moto), str(moto_port)]):
         wait_for(f"http://127.0.0.1:{moto_port}")
         subprocess.run(
             [str(BIN / "trigger-api"), "tables", "create"],

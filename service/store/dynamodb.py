@@ -58,6 +58,8 @@ _CONFIG = AioConfig(
     max_pool_connections=64,
     # DynamoDB validates every request itself; botocore's client-side pass costs CPU per call.
     parameter_validation=False,
+    # A fixed User-Agent: botocore otherwise rebuilds it twice per call (~0.2 ms of CPU).
+    user_agent="trigger-api",
 )
 
 # Key attributes come from the schema; the rest are this adapter's own.
