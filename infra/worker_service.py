@@ -1,0 +1,91 @@
+"""The worker: the same image running `trigger-worker`, calling the API through the load balancer.
+
+It claims events over HTTP, never from the tables, so its task role has no DynamoDB access.
+Its tenants' API keys come from a Secrets Manager secret holding JSON
+`{"API_KEYS": "k1,k2", "TENANT_NAMES": "acme,globex"}`, which `docs/DEPLOY.md` shows how to fill.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from infra.settings import DeploySettings
+from infra.tasks import fargate_task, log_driver
+
+SECRET_FIELDS = ("API_KEYS", "TENANT_NAMES")
+
+
+class WorkerService(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cluster: ecs.ICluster,
+        image: ecs.ContainerImage,
+        api_url: str,
+        settings: DeploySettings,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.secret = secretsmanager.Secret(
+            self,
+            "ApiKeys",
+            description="Trigger API worker: API_KEYS and TENANT_NAMES (comma-separated)",
+            # A random placeholder until the operator stores real keys (docs/DEPLOY.md): the
+            # first deploy runs no worker task (workerMinTasks=0), as refused keys make it exit.
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template=json.dumps({"TENANT_NAMES": "acme"}),
+                generate_string_key="API_KEYS",
+                exclude_punctuation=True,
+                password_length=43,
+            ),
+            removal_policy=removal_policy,
+        )
+        self.logs, logging = log_driver(
+            self, stream_prefix="worker", retention=log_retention, removal_policy=removal_policy
+        )
+        task = fargate_task(self, cpu=settings.worker_cpu, memory_mib=settings.worker_memory_mib)
+        task.add_container(
+            "worker",
+            image=image,
+            command=["trigger-worker"],
+            environment={"API_URL": api_url},
+            secrets={
+                name: ecs.Secret.from_secrets_manager(self.secret, name) for name in SECRET_FIELDS
+            },
+            logging=logging,
+            # On SIGTERM the worker stops claiming and finishes or releases what it holds.
+            stop_timeout=Duration.seconds(60),
+        )
+        self.service = ecs.FargateService(
+            self,
+            "Service",
+            cluster=cluster,
+            task_definition=task,
+            desired_count=settings.worker_min_tasks,
+            min_healthy_percent=100,
+            max_healthy_percent=200,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            assign_public_ip=False,
+        )
+        scaling = self.service.auto_scale_task_count(
+            min_capacity=settings.worker_min_tasks, max_capacity=settings.worker_max_tasks
+        )
+        scaling.scale_on_cpu_utilization(
+            "Cpu", target_utilization_percent=settings.worker_cpu_target_percent
+        )
+
+    @property
+    def task_role(self) -> iam.IRole:
+        return self.service.task_definition.task_role

@@ -1,0 +1,94 @@
+"""Synthesize the CDK app once per session, offline, the way `cdk synth` would (cdk.json context),
+into a temporary directory. cdk-nag runs during synthesis, so a fixture that returns at all has
+already passed the AwsSolutions checks."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+from aws_cdk.assertions import Template
+
+from infra.app import build_app
+from infra.stack import TriggerApiStack
+
+CDK_JSON = Path(__file__).resolve().parents[2] / "infra" / "cdk.json"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+AZS = ["us-east-1a", "us-east-1b"]
+CERTIFICATE_ARN = f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/00000000-0000-0000-0000-000000000000"
+DOMAIN_NAME = "events.example.com"
+
+
+@dataclass(frozen=True)
+class Synth:
+    stack: TriggerApiStack
+    outdir: Path
+    template: Template
+    # The raw template, for walking references between resources.
+    resources: dict[str, dict[str, Any]]
+    outputs: dict[str, dict[str, Any]]
+    validation_report: dict[str, Any]
+
+    @property
+    def template_path(self) -> Path:
+        return self.outdir / f"{self.stack.artifact_id}.template.json"
+
+
+def cdk_json_context() -> dict[str, Any]:
+    return dict(json.loads(CDK_JSON.read_text())["context"])
+
+
+def synthesize(outdir: Path, **extra: Any) -> Synth:
+    context: dict[str, Any] = {
+        **cdk_json_context(),
+        "account": ACCOUNT,
+        "region": REGION,
+        # What `cdk synth` caches in cdk.context.json: no lookup, deterministic AZs.
+        f"availability-zones:account={ACCOUNT}:region={REGION}": AZS,
+        **extra,
+    }
+    app, stack = build_app(context, outdir=str(outdir))
+    app.synth()
+    raw = json.loads((outdir / f"{stack.artifact_id}.template.json").read_text())
+    return Synth(
+        stack=stack,
+        outdir=outdir,
+        template=Template.from_json(raw),
+        resources=raw["Resources"],
+        outputs=raw.get("Outputs", {}),
+        validation_report=json.loads((outdir / "validation-report.json").read_text()),
+    )
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The app as `cdk deploy` builds it from cdk.json: HTTP only."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def synth_https(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The same app with a certificate in context: HTTPS plus a redirect from HTTP."""
+    return synthesize(
+        tmp_path_factory.mktemp("cdk.out.https"),
+        certificateArn=CERTIFICATE_ARN,
+        domainName=DOMAIN_NAME,
+    )
+
+
+def of_type(synth: Synth, resource_type: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in synth.resources.items() if v["Type"] == resource_type}
+
+
+def only(items: Mapping[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    assert len(items) == 1, sorted(items)
+    return next(iter(items.items()))
