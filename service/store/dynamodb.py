@@ -348,6 +348,8 @@ class DynamoStore(Store):
                 values[":hi"] = {"S": skip}
                 condition = "#pk = :pk AND #sk BETWEEN :lo AND :hi"
             request["ScanIndexForward"] = False
+            # The base table can read its own writes; an index (below) cannot.
+            request["ConsistentRead"] = True
         else:
             values[":gpk"] = {"S": f"{pk}#{status}"}
             condition = "#gpk = :gpk"
