@@ -2,10 +2,10 @@
 
 Writes go to a single writer thread that commits everything queued in one transaction (group
 commit): a burst of 64 concurrent creates costs one fsync, not 64, and a future is resolved only
-after COMMIT returns, so a 201 means the event survives `kill -9`. Each job runs inside its own
-SAVEPOINT, so one failing job never takes its neighbours down. Reads run on a small pool of
-reader threads with their own connections (WAL lets them read while the writer writes). The
-event loop never touches a connection.
+after COMMIT returns, so a 201 means the event survives `kill -9`. A failing job never takes its
+neighbours down: the batch is then rerun with each job in its own savepoint. Reads run on a
+small pool of reader threads with their own connections (WAL lets them read while the writer
+writes). The event loop never touches a connection.
 """
 
 from __future__ import annotations
@@ -171,22 +171,13 @@ class SqliteStore(Store):
     def _commit(
         self, connection: sqlite3.Connection, work: list[tuple[Job, asyncio.Future[Any]]]
     ) -> None:
-        outcomes: list[tuple[bool, Any]] = []
         try:
-            connection.execute("BEGIN IMMEDIATE")
-            for job, _ in work:
-                connection.execute("SAVEPOINT job")
-                try:
-                    outcomes.append((True, job(connection)))
-                    connection.execute("RELEASE job")
-                except Exception as error:
-                    connection.execute("ROLLBACK TO job")
-                    connection.execute("RELEASE job")
-                    outcomes.append((False, _as_store_error(error)))
-            connection.execute("COMMIT")
+            try:
+                outcomes = _transaction(connection, [job for job, _ in work], isolated=False)
+            except _JobFailed:
+                # Run the batch again with each job in a savepoint, so only the failing job fails.
+                outcomes = _transaction(connection, [job for job, _ in work], isolated=True)
         except sqlite3.Error as error:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
             outcomes = [(False, _as_store_error(error))] * len(work)
         loop = work[0][1].get_loop()
         loop.call_soon_threadsafe(_resolve, [f for _, f in work], outcomes)
@@ -427,6 +418,43 @@ class SqliteStore(Store):
             )
 
         return await self._write(secret)
+
+
+class _JobFailed(Exception):
+    """A job raised in a batch run without savepoints; the batch is rolled back and rerun."""
+
+
+def _transaction(
+    connection: sqlite3.Connection, jobs: list[Job], *, isolated: bool
+) -> list[tuple[bool, Any]]:
+    """Run every job in one transaction and commit. Jobs are plain functions of the
+    connection, so a rolled-back batch can run again. Savepoints cost three statements per
+    job, so the common case (no job fails) runs without them."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        outcomes = [_run(connection, job, isolated) for job in jobs]
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    return outcomes
+
+
+def _run(connection: sqlite3.Connection, job: Job, isolated: bool) -> tuple[bool, Any]:
+    if not isolated:
+        try:
+            return True, job(connection)
+        except Exception as error:
+            raise _JobFailed from error
+    connection.execute("SAVEPOINT job")
+    try:
+        outcome = True, job(connection)
+    except Exception as error:
+        connection.execute("ROLLBACK TO job")
+        outcome = False, _as_store_error(error)
+    connection.execute("RELEASE job")
+    return outcome
 
 
 def _as_store_error(error: Exception) -> Exception:
