@@ -84,6 +84,23 @@ async def test_batch_insert_is_all_or_nothing(store: Store) -> None:
     assert [e.id for e in events] == [existing.id]
 
 
+async def test_a_failed_write_does_not_fail_the_writes_beside_it(store: Store) -> None:
+    [existing] = await insert(store, "acme", 1)
+    doomed = [*make_events(2), NewEvent(existing.id, NOW, b"{}", NOW + DAY)]
+    good = [make_events(1) for _ in range(8)]
+
+    results = await asyncio.gather(
+        store.insert_events("acme", doomed, idempotency=None, now=NOW),
+        *(store.insert_events("acme", events, idempotency=None, now=NOW) for events in good),
+        return_exceptions=True,
+    )
+
+    assert isinstance(results[0], DuplicateEventId)
+    assert results[1:] == [None] * 8
+    page, _ = await store.list_events("acme", status=None, limit=100, after=None, now=NOW)
+    assert {e.id for e in page} == {existing.id} | {e[0].id for e in good}
+
+
 # -- listing ----------------------------------------------------------------------------------
 
 
