@@ -22,6 +22,11 @@ from infra.tasks import fargate_task, log_driver
 
 SECRET_FIELDS = ("API_KEYS", "TENANT_NAMES")
 
+HEARTBEAT_FILE = "/tmp/worker.heartbeat"
+HEARTBEAT_CHECK = (
+    f"import os, sys, time; sys.exit(time.time() - os.path.getmtime('{HEARTBEAT_FILE}') > 30)"
+)
+
 
 class WorkerService(Construct):
     def __init__(
@@ -59,13 +64,21 @@ class WorkerService(Construct):
             "worker",
             image=image,
             command=["trigger-worker"],
-            environment={"API_URL": api_url},
+            environment={"API_URL": api_url, "WORKER_HEARTBEAT_FILE": HEARTBEAT_FILE},
             secrets={
                 name: ecs.Secret.from_secrets_manager(self.secret, name) for name in SECRET_FIELDS
             },
             logging=logging,
             # On SIGTERM the worker stops claiming and finishes or releases what it holds.
             stop_timeout=Duration.seconds(60),
+            # The worker touches its heartbeat file every 5 s while its event loop runs.
+            health_check=ecs.HealthCheck(
+                command=["CMD-SHELL", f"python -c {HEARTBEAT_CHECK!r}"],
+                interval=Duration.seconds(15),
+                timeout=Duration.seconds(5),
+                retries=3,
+                start_period=Duration.seconds(15),
+            ),
         )
         self.service = ecs.FargateService(
             self,

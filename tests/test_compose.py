@@ -90,6 +90,14 @@ def test_api_is_published_on_loopback_only_with_a_healthcheck(services: dict[str
             assert str(port).startswith("127.0.0.1:"), port
 
 
+def test_worker_is_healthy_while_its_heartbeat_is_fresh(services: dict[str, Any]) -> None:
+    worker = services["worker"]
+    beat = worker["environment"]["WORKER_HEARTBEAT_FILE"]
+    test = worker["healthcheck"]["test"]
+    assert test[0] == "CMD"
+    assert f"getmtime('{beat}')" in test[-1]
+
+
 def test_services_start_in_order(services: dict[str, Any]) -> None:
     assert services["api"]["depends_on"] == {
         "init": {"condition": "service_completed_successfully"}

@@ -42,6 +42,7 @@ class Settings:
     grace_seconds: float = 20.0
     once: bool = False
     log_level: str = "info"
+    heartbeat_file: str | None = None  # touched every few seconds while the loop is alive
 
     @property
     def wait_seconds(self) -> int:
@@ -60,6 +61,7 @@ OPTIONS = {
     "poll_interval": ("--poll-interval", "POLL_INTERVAL"),
     "grace_seconds": ("--grace-seconds", "WORKER_GRACE_SECONDS"),
     "log_level": ("--log-level", "WORKER_LOG_LEVEL"),
+    "heartbeat_file": ("--heartbeat-file", "WORKER_HEARTBEAT_FILE"),
 }
 
 
@@ -87,12 +89,15 @@ def _parser() -> argparse.ArgumentParser:
         "grace_seconds": "on SIGTERM/SIGINT, how long running handlers may finish "
         "(WORKER_GRACE_SECONDS, default 20)",
         "log_level": "debug, info, warning or error (WORKER_LOG_LEVEL, default info)",
+        "heartbeat_file": "a file touched every few seconds while the worker runs, for a "
+        "container health check (WORKER_HEARTBEAT_FILE, default none)",
     }
     metavars = {
         "api_url": "URL",
         "handler": "MODULE:FUNCTION",
         "concurrency": "N",
         "log_level": "LEVEL",
+        "heartbeat_file": "PATH",
     }
     for name, (flag, _variable) in OPTIONS.items():
         metavar = metavars.get(name, "SECONDS")
@@ -196,4 +201,5 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "poll_interval": _seconds,
     "grace_seconds": _seconds,
     "log_level": _level,
+    "heartbeat_file": _text,
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import httpx
 
@@ -16,6 +17,18 @@ from worker.shutdown import Shutdown
 from worker.tenant import TenantWorker
 
 RETRY_BACKOFF = Backoff(base=0.2, cap=10.0)
+HEARTBEAT_SECONDS = 5.0
+
+
+async def _beat(path: str | None) -> None:
+    """Touch `path` every few seconds: a container health check reads its age to tell a
+    working worker from a wedged one (its event loop no longer turns)."""
+    if path is None:
+        return
+    heartbeat = Path(path)
+    while True:
+        await asyncio.to_thread(heartbeat.touch)
+        await asyncio.sleep(HEARTBEAT_SECONDS)
 
 
 async def run(settings: Settings, handler: Handler, shutdown: Shutdown) -> int:
@@ -47,8 +60,12 @@ async def run(settings: Settings, handler: Handler, shutdown: Shutdown) -> int:
             )
             for tenant in settings.tenants
         ]
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(worker.run(), name=worker.name) for worker in workers]
+        heartbeat = asyncio.create_task(_beat(settings.heartbeat_file))
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(worker.run(), name=worker.name) for worker in workers]
+        finally:
+            heartbeat.cancel()
     healthy = all(task.result() for task in tasks)
     status = 0 if healthy or shutdown.requested.is_set() else 1
     log(logging.INFO, "worker stopped", exit_status=status)

@@ -104,6 +104,9 @@ def test_both_services_run_the_same_image(synth: Synth) -> None:
         "trigger-api", "serve", "--host", "0.0.0.0", "--port", "8000", "--store", "dynamodb"
     ]  # fmt: skip
     assert worker["Command"] == ["trigger-worker"]
+    beat = next(e["Value"] for e in worker["Environment"] if e["Name"] == "WORKER_HEARTBEAT_FILE")
+    assert worker["HealthCheck"]["Command"][0] == "CMD-SHELL"
+    assert f"getmtime('{beat}')" in worker["HealthCheck"]["Command"][1]
     assert all(c["StopTimeout"] > 0 for c in (api, worker))
 
 
@@ -303,12 +306,11 @@ def test_worker_reads_its_keys_from_the_secret_and_calls_the_load_balancer(synth
         for name in ("API_KEYS", "TENANT_NAMES")
     ]
     load_balancer = only(of_type(synth, "AWS::ElasticLoadBalancingV2::LoadBalancer"))[0]
-    assert container["Environment"] == [
-        {
-            "Name": "API_URL",
-            "Value": {"Fn::Join": ["", ["http://", {"Fn::GetAtt": [load_balancer, "DNSName"]}]]},
-        }
-    ]
+    assert {
+        "Name": "API_URL",
+        "Value": {"Fn::Join": ["", ["http://", {"Fn::GetAtt": [load_balancer, "DNSName"]}]]},
+    } in container["Environment"]
+    assert not any("KEY" in variable["Name"] for variable in container["Environment"])
     # The execution role (not the task role) reads the secret, and only this one.
     reads = [
         s

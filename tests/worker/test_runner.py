@@ -299,3 +299,26 @@ async def test_handler_that_ignores_cancellation_is_not_waited_for_forever(
     assert await asyncio.wait_for(worker, 5) == 0
     assert any("reason=handler_ignored_cancellation" in r.getMessage() for r in caplog.records)
     await asyncio.sleep(0.5)  # let the stubborn handler end before the loop moves on
+
+
+async def test_heartbeat_file_is_touched_while_the_worker_runs(
+    live_service: LiveService, tmp_path: Any
+) -> None:
+    tenant = live_service.new_tenant("heartbeat")
+    beat = tmp_path / "worker.heartbeat"
+    shutdown = Shutdown(grace_seconds=1)
+    worker = asyncio.create_task(
+        run(
+            settings(live_service, tenant, poll_interval=1, heartbeat_file=str(beat)),
+            noop,
+            shutdown,
+        )
+    )
+    await eventually(beat.exists)
+    first = beat.stat().st_mtime_ns
+    beat.unlink()
+    await eventually(beat.exists, within=10)  # touched again while the worker idles
+
+    shutdown.trigger()
+    assert await worker == 0
+    assert beat.stat().st_mtime_ns >= first
