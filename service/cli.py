@@ -47,13 +47,15 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    store_options = argparse.ArgumentParser(add_help=False)
+    store_options = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     store_options.add_argument("--store", help="sqlite | dynamodb (TRIGGER_STORE)")
     store_options.add_argument("--db", help="SQLite file (TRIGGER_DB)")
     store_options.add_argument("--events-table", help="DynamoDB events table")
     store_options.add_argument("--keys-table", help="DynamoDB API keys table")
 
-    parser = argparse.ArgumentParser(prog="trigger-api", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="trigger-api", description=__doc__.splitlines()[0], allow_abbrev=False
+    )
     commands = parser.add_subparsers(required=True, metavar="command")
 
     serve_parser = commands.add_parser("serve", parents=[store_options], help="run the service")

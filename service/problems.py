@@ -19,6 +19,8 @@ from service.store.base import StoreError
 
 log = logging.getLogger("trigger_api")
 RETRY_AFTER_SECONDS = "1"
+# RFC 9110's names, where Python 3.11's HTTPStatus still has the older ones.
+TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
 
 
 class ApiError(Exception):
@@ -56,7 +58,7 @@ def problem_response(request: Request, error: ApiError) -> Response:
     request_id = getattr(request.state, "request_id", "")
     body = Problem(
         type="about:blank",
-        title=HTTPStatus(error.status).phrase,
+        title=TITLES.get(error.status) or HTTPStatus(error.status).phrase,
         status=error.status,
         detail=error.detail,
         code=error.code,

@@ -74,6 +74,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="trigger-worker",
+        allow_abbrev=False,
         description="Claim events from the Trigger API, run a handler on each, acknowledge them.",
         epilog="API keys come from the environment only: API_KEY (+ TENANT_NAME) or "
         "API_KEYS + TENANT_NAMES (comma-separated, same count).",
