@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from service.models import encode
@@ -16,20 +16,26 @@ T = TypeVar("T")
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, or 413 as soon as it is known to exceed `limit` bytes."""
+    """The request body, or 413 as soon as it is known to exceed `limit` bytes.
+
+    Reads the ASGI messages directly: Starlette's `Request.stream()` is an async generator,
+    which costs more than the rest of reading a small body."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit():
-        if int(declared) > limit:
-            raise too_large(f"The request body exceeds {limit} bytes.")
-        return await request.body()  # the server holds it to the declared length
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(f"The request body exceeds {limit} bytes.")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise too_large(f"The request body exceeds {limit} bytes.")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def decode(decoder: msgspec.json.Decoder[T], body: bytes) -> T:

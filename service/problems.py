@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from service.models import Problem, encode
@@ -103,6 +103,13 @@ async def on_store_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def on_client_disconnect(request: Request, exc: Exception) -> Response:
+    # The client left mid-body: nothing was stored, and nobody will read this answer.
+    return problem_response(
+        request, ApiError(400, "client_disconnected", "The client closed the request early.")
+    )
+
+
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error: %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(request, ApiError(500, "internal_error", "An internal error occurred."))
@@ -111,6 +118,7 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {
     ApiError: on_api_error,
     HTTPException: on_http_exception,
+    ClientDisconnect: on_client_disconnect,
     StoreError: on_store_error,
     TimeoutError: on_store_error,
     Exception: on_unexpected,

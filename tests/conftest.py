@@ -139,6 +139,7 @@ class Api:
     ctx: Context
     acme: dict[str, str]
     globex: dict[str, str]
+    app: Any  # the ASGI app itself, for messages httpx cannot send
 
 
 async def mint_key(store: Store, tenant: str) -> str:
@@ -166,7 +167,9 @@ async def store_settings(kind: str, tmp_path: Path, request: pytest.FixtureReque
 
 
 @asynccontextmanager
-async def running_api(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Context]]:
+async def running_api(
+    settings: Settings,
+) -> AsyncIterator[tuple[httpx.AsyncClient, Context, Any]]:
     """The app with its lifespan run, reached through httpx's ASGI transport."""
     app = create_app(settings)
     async with app.router.lifespan_context(app) as state:
@@ -178,7 +181,7 @@ async def running_api(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClie
 
         transport = httpx.ASGITransport(app=with_state)
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-            yield client, state["ctx"]
+            yield client, state["ctx"], with_state
 
 
 @pytest.fixture
@@ -186,10 +189,10 @@ async def api(
     store_kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[Api]:
     settings = await store_settings(store_kind, tmp_path, request)
-    async with running_api(settings) as (client, ctx):
+    async with running_api(settings) as (client, ctx, app):
         acme = bearer(await mint_key(ctx.store, "acme"))
         globex = bearer(await mint_key(ctx.store, "globex"))
-        yield Api(client, ctx, acme, globex)
+        yield Api(client, ctx, acme, globex, app)
 
 
 async def create(

@@ -23,7 +23,7 @@ def test_keys_carry_256_random_bits_and_are_stored_hashed() -> None:
 
 async def test_a_revoked_key_gets_401_once_the_cache_lapses(tmp_path: Path) -> None:
     settings = Settings(db=str(tmp_path / "auth.db"), api_key_cache_seconds=0.2)
-    async with running_api(settings) as (client, ctx):
+    async with running_api(settings) as (client, ctx, _):
         key = await mint_key(ctx.store, "acme")
         assert (await client.get("/v1/events", headers=bearer(key))).status_code == 200
 

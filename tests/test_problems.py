@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -11,6 +14,7 @@ from starlette.routing import Route
 
 from service.middleware import RequestIdMiddleware
 from service.problems import EXCEPTION_HANDLERS
+from tests.conftest import Api
 
 
 async def explode(request: Request) -> Response:
@@ -39,3 +43,37 @@ async def test_an_unexpected_error_is_a_bare_500_with_the_request_id() -> None:
         "request_id": "r-1",
     }
     assert "hunter2" not in response.text
+
+
+async def test_a_client_leaving_mid_body_stores_nothing_and_logs_no_error(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    sent: list[dict[str, object]] = []
+    messages = iter(
+        [
+            {"type": "http.request", "body": b'{"half": ', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+
+    async def receive() -> dict[str, object]:
+        return next(messages)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/events",
+        "raw_path": b"/v1/events",
+        "query_string": b"",
+        "headers": [(b"authorization", api.acme["Authorization"].encode())],
+    }
+    with caplog.at_level(logging.ERROR):
+        await api.app(scope, receive, send)
+
+    assert sent[0]["status"] == 400
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    listed = await api.client.get("/v1/events", headers=api.acme)
+    assert listed.json()["events"] == []

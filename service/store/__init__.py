@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from service.settings import Settings
+from typing import TYPE_CHECKING
+
 from service.store.base import Store
+
+if TYPE_CHECKING:  # settings imports the schema from this package: no import cycle at run time
+    from service.settings import Settings
 
 
 def open_store(settings: Settings) -> Store:
