@@ -23,12 +23,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from common import free_port, wait_until_up
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -41,25 +41,6 @@ EVENT = {
     "metadata": {"source": "signup-form", "campaign": "winter-2026", "ref": "a1b2c3d4e5f6"},
     "occurred_at": "2026-11-25T12:00:00Z",
 }
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(url: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise SystemExit(f"{url} did not come up")
 
 
 @contextmanager
@@ -159,7 +140,7 @@ def dynamodb_cpu(workdir: Path, requests: int) -> tuple[float, int]:
     }
     moto = HERE.parent / "tests" / "moto_server.py"
     with process([sys.executable, str(moto), str(moto_port)]):
-        wait_for(f"http://127.0.0.1:{moto_port}")
+        wait_until_up(f"http://127.0.0.1:{moto_port}")
         subprocess.run(
             [str(BIN / "trigger-api"), "tables", "create"],
             env={**os.environ, **env},
@@ -175,7 +156,7 @@ def dynamodb_cpu(workdir: Path, requests: int) -> tuple[float, int]:
         ).stdout.strip()
         with process([str(BIN / "trigger-api"), "serve", "--port", str(api_port)], env=env) as api:
             url = f"http://127.0.0.1:{api_port}"
-            wait_for(f"{url}/health")
+            wait_until_up(f"{url}/health")
             body = json.dumps(EVENT).encode()
             headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
             with httpx.Client(base_url=url) as client:
@@ -211,7 +192,7 @@ def main() -> None:
         port = free_port()
         with process([sys.executable, str(HERE / "bare_app.py"), str(port)]):
             url = f"http://127.0.0.1:{port}/v1/events"
-            wait_for(url)
+            wait_until_up(url)
             wrk(url, body, None, 2, args.connections, workdir)  # warm-up
             results["bare starlette (parse only)"] = wrk(
                 url, body, None, args.duration, args.connections, workdir
@@ -220,7 +201,7 @@ def main() -> None:
         port = free_port()
         with process([*command, "--port", str(port)], stdout=stdout):
             base = f"http://127.0.0.1:{port}"
-            wait_for(f"{base}/health")
+            wait_until_up(f"{base}/health")
             key = demo_key(stdout)
             wrk(f"{base}/v1/events", body, key, 2, args.connections, workdir)
             results["trigger-api, sqlite, POST /v1/events"] = wrk(

@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,28 +20,10 @@ import time
 from pathlib import Path
 
 import httpx
+from common import free_port, wait_until_up
 
 BIN = Path(sys.executable).parent
 TARGET = 2_000  # events/s, from the issue
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_up(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit(f"the service did not come up at {url}")
-        time.sleep(0.05)
 
 
 def mint_key(db: Path, tenant: str) -> str:
@@ -120,7 +101,7 @@ def main() -> None:
                 stderr=log,
             )
         try:
-            wait_until_up(url)
+            wait_until_up(f"{url}/health")
             keys = [mint_key(db, f"bench-{n}") for n in range(args.tenants)]
             started = time.perf_counter()
             how = asyncio.run(load(url, keys, args.events))

@@ -16,7 +16,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.settings import DeploySettings
-from infra.tasks import fargate_task, log_driver
+from infra.tasks import fargate_task, log_driver, rolling_deployment
 
 CONTAINER_PORT = 8000
 HEALTH_CHECK_PATH = "/health"
@@ -71,9 +71,7 @@ class ApiService(Construct):
             cluster=cluster,
             task_definition=task,
             desired_count=settings.api_min_tasks,
-            min_healthy_percent=100,
-            max_healthy_percent=200,
-            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            **rolling_deployment(),
             health_check_grace_period=Duration.seconds(30),
             public_load_balancer=True,
             task_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),

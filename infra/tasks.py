@@ -1,6 +1,8 @@
-"""What the API and worker task definitions share: one image, one platform, awslogs."""
+"""What the API and worker services share: one platform, awslogs, rolling deployments."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_ecs as ecs
@@ -31,3 +33,12 @@ def log_driver(
 ) -> tuple[logs.LogGroup, ecs.LogDriver]:
     group = logs.LogGroup(scope, "Logs", retention=retention, removal_policy=removal_policy)
     return group, ecs.LogDrivers.aws_logs(stream_prefix=stream_prefix, log_group=group)
+
+
+def rolling_deployment() -> dict[str, Any]:
+    """Start new tasks before stopping old ones; roll back a deployment that never gets healthy."""
+    return {
+        "min_healthy_percent": 100,
+        "max_healthy_percent": 200,
+        "circuit_breaker": ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+    }

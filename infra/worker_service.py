@@ -18,7 +18,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.settings import DeploySettings
-from infra.tasks import fargate_task, log_driver
+from infra.tasks import fargate_task, log_driver, rolling_deployment
 
 SECRET_FIELDS = ("API_KEYS", "TENANT_NAMES")
 
@@ -86,9 +86,7 @@ class WorkerService(Construct):
             cluster=cluster,
             task_definition=task,
             desired_count=settings.worker_min_tasks,
-            min_healthy_percent=100,
-            max_healthy_percent=200,
-            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            **rolling_deployment(),
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
             assign_public_ip=False,
         )

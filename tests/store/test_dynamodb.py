@@ -15,7 +15,7 @@ from service.ids import new_event_id
 from service.store import schema
 from service.store.base import DuplicateEventId, NewEvent, StoreUnavailable
 from service.store.dynamodb import DynamoStore
-from tests.conftest import free_port, unique_tables
+from tests.conftest import create_dynamo_tables, free_port, unique_tables
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -30,12 +30,7 @@ def new_event(payload: bytes = b'{"n": 1}', *, expires_at: int = NOW + DAY) -> N
 
 @pytest.fixture
 async def tables(moto_endpoint: str) -> tuple[str, str]:
-    events, keys = unique_tables()
-    store = DynamoStore(events_table=events, keys_table=keys, endpoint_url=moto_endpoint)
-    await store.start()
-    await store.create_tables()
-    await store.close()
-    return events, keys
+    return await create_dynamo_tables(moto_endpoint)
 
 
 @pytest.fixture
