@@ -42,7 +42,7 @@ IDEMPOTENCY_KEY = {
 LIST_PARAMETERS = [
     {"name": "status", "in": "query", "schema": {"enum": ["undelivered", "delivered"]}},
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 50}},
-    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string", "minLength": 1}},
 ]
 
 

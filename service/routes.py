@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -91,18 +93,28 @@ async def delete_event(request: Request) -> Response:
     return Response(status_code=204)
 
 
+def _route(path: str, **handlers: Callable[[Request], Awaitable[Response]]) -> Route:
+    """One route per path, dispatching on the method, so a 405's `Allow` names every method
+    the path supports (one Starlette route per method would name only its own)."""
+    if "GET" in handlers:
+        handlers["HEAD"] = handlers["GET"]
+
+    async def dispatch(request: Request) -> Response:
+        return await handlers[request.method](request)
+
+    return Route(path, dispatch, methods=list(handlers))
+
+
 # Starlette tries routes in order: the busiest (ingest, then delivery) come first.
 ROUTES = [
-    Route("/v1/events", ingest.create_event, methods=["POST"]),
-    Route("/v1/events/batch", ingest.create_batch, methods=["POST"]),
-    Route("/v1/events/claim", delivery.claim, methods=["POST"]),
-    Route("/v1/events/ack", delivery.ack_many, methods=["POST"]),
-    Route("/v1/events/{event_id}/ack", delivery.ack_one, methods=["POST"]),
-    Route("/v1/events/{event_id}/release", delivery.release, methods=["POST"]),
-    Route("/v1/events", list_events, methods=["GET"]),
-    Route("/v1/events/{event_id}", get_event, methods=["GET"]),
-    Route("/v1/events/{event_id}", delete_event, methods=["DELETE"]),
-    Route("/health", health, methods=["GET"]),
-    Route("/ready", ready, methods=["GET"]),
-    Route("/openapi.json", openapi, methods=["GET"]),
+    _route("/v1/events", POST=ingest.create_event, GET=list_events),
+    _route("/v1/events/batch", POST=ingest.create_batch),
+    _route("/v1/events/claim", POST=delivery.claim),
+    _route("/v1/events/ack", POST=delivery.ack_many),
+    _route("/v1/events/{event_id}/ack", POST=delivery.ack_one),
+    _route("/v1/events/{event_id}/release", POST=delivery.release),
+    _route("/v1/events/{event_id}", GET=get_event, DELETE=delete_event),
+    _route("/health", GET=health),
+    _route("/ready", GET=ready),
+    _route("/openapi.json", GET=openapi),
 ]

@@ -208,4 +208,10 @@ async def test_request_id_is_echoed_or_generated(api: Api) -> None:
 
 async def test_unknown_routes_and_methods_are_problems(api: Api) -> None:
     assert_problem(await api.client.get("/v2/events"), 404, "not_found")
-    assert_problem(await api.client.put("/v1/events", headers=api.acme), 405, "method_not_allowed")
+    put = await api.client.put("/v1/events", headers=api.acme)
+    post = await api.client.post(f"/v1/events/{new_event_id(0)}", headers=api.acme)
+
+    assert_problem(put, 405, "method_not_allowed")
+    assert set(put.headers["allow"].split(", ")) == {"POST", "GET", "HEAD"}
+    assert_problem(post, 405, "method_not_allowed")
+    assert set(post.headers["allow"].split(", ")) == {"GET", "DELETE", "HEAD"}
