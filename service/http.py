@@ -43,10 +43,11 @@ def decode(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
     try:
         return decoder.decode(body)
     except msgspec.DecodeError as error:
-        raise validation_error(_describe(error)) from None
+        raise validation_error(describe(error)) from None
 
 
-def _describe(error: msgspec.DecodeError) -> str:
+def describe(error: msgspec.DecodeError) -> str:
+    """What is wrong with a JSON body, for a problem's detail."""
     text = str(error)
     if isinstance(error, msgspec.ValidationError):
         return text

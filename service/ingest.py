@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from service.context import Context, now_ms
-from service.http import decode, raw_json_response, read_body, require_utf8
+from service.http import decode, describe, raw_json_response, read_body, require_utf8
 from service.ids import new_event_id
 from service.models import BatchCreated, BatchRequest, CreatedEvent, encode
 from service.problems import ApiError, too_large, validation_error
@@ -72,8 +72,7 @@ def _check_object(body: bytes) -> None:
     except msgspec.ValidationError:
         raise validation_error("The body must be a JSON object.") from None
     except msgspec.DecodeError as error:
-        message = str(error).removeprefix("JSON is malformed: ")
-        raise validation_error(f"The body is not valid JSON: {message}") from None
+        raise validation_error(describe(error)) from None
     require_utf8(body)
 
 
