@@ -7,11 +7,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 
 from service.auth import Authenticator
 from service.context import Context
-from service.middleware import RequestIdMiddleware
 from service.notifier import Notifier
 from service.openapi import openapi_document
 from service.problems import EXCEPTION_HANDLERS
@@ -37,6 +35,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=ROUTES,
         lifespan=lifespan,
-        middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers=EXCEPTION_HANDLERS,
     )

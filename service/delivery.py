@@ -38,7 +38,7 @@ async def claim(request: Request) -> Response:
         await ctx.notifier.wait(tenant, min(remaining, RECHECK_SECONDS))
         if await request.is_disconnected():
             break  # leasing events to a client that has gone would only delay them
-    return json_response(EventList([Event.of(e) for e in events]))
+    return json_response(request, EventList([Event.of(e) for e in events]))
 
 
 async def release(request: Request) -> Response:
@@ -53,7 +53,7 @@ async def release(request: Request) -> Response:
     if outcome == "delivered":
         raise ApiError(409, "already_delivered", "The event was delivered; it cannot be released.")
     ctx.notifier.notify(tenant)
-    return json_response(StatusBody("released"))
+    return json_response(request, StatusBody("released"))
 
 
 async def ack_one(request: Request) -> Response:
@@ -62,7 +62,7 @@ async def ack_one(request: Request) -> Response:
     event_id = request.path_params["event_id"]
     if not (is_event_id(event_id) and await _ack(ctx, tenant, [event_id])):
         raise not_found()
-    return json_response(StatusBody("acknowledged"))
+    return json_response(request, StatusBody("acknowledged"))
 
 
 async def ack_many(request: Request) -> Response:
@@ -71,10 +71,11 @@ async def ack_many(request: Request) -> Response:
     ids = list(dict.fromkeys(decode(_ack_decoder, await read_body(request, MAX_SMALL_BODY)).ids))
     found = await _ack(ctx, tenant, [i for i in ids if is_event_id(i)])
     return json_response(
+        request,
         AckResult(
             acknowledged=[i for i in ids if i in found],
             not_found=[i for i in ids if i not in found],
-        )
+        ),
     )
 
 

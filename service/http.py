@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from service.models import encode
 from service.problems import too_large, validation_error
+from service.request_ids import request_id
 
 T = TypeVar("T")
 
@@ -63,12 +64,20 @@ def require_utf8(body: bytes) -> None:
 
 
 def json_response(
-    value: Any, status: int = 200, headers: Mapping[str, str] | None = None
+    request: Request, value: Any, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
-    return Response(encode(value), status, headers, media_type="application/json")
+    return raw_json_response(request, encode(value), status, headers)
 
 
 def raw_json_response(
-    body: bytes, status: int = 200, headers: Mapping[str, str] | None = None
+    request: Request, body: bytes, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
-    return Response(body, status, headers, media_type="application/json")
+    return Response(body, status, _with_id(request, headers), media_type="application/json")
+
+
+def empty_response(request: Request, status: int = 204) -> Response:
+    return Response(status_code=status, headers=_with_id(request, None))
+
+
+def _with_id(request: Request, headers: Mapping[str, str] | None) -> dict[str, str]:
+    return {**(headers or {}), "X-Request-ID": request_id(request)}

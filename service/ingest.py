@@ -42,7 +42,7 @@ async def create_event(request: Request) -> Response:
     now = now_ms()
     event = NewEvent(new_event_id(now), now, body, now + ctx.settings.undelivered_retention_ms)
     answer = encode(CreatedEvent(event.id, now))
-    return await _store(ctx, tenant, [event], key, "event", body, answer, now)
+    return await _store(request, tenant, [event], key, "event", body, answer, now)
 
 
 async def create_batch(request: Request) -> Response:
@@ -62,7 +62,7 @@ async def create_batch(request: Request) -> Response:
     expires_at = now + ctx.settings.undelivered_retention_ms
     events = [NewEvent(new_event_id(now), now, payload, expires_at) for payload in payloads]
     answer = encode(BatchCreated([CreatedEvent(e.id, now) for e in events]))
-    return await _store(ctx, tenant, events, key, "batch", body, answer, now)
+    return await _store(request, tenant, events, key, "batch", body, answer, now)
 
 
 def _check_object(body: bytes) -> None:
@@ -101,7 +101,7 @@ def body_hash(route: str, body: bytes) -> str:
 
 
 async def _store(
-    ctx: Context,
+    request: Request,
     tenant: str,
     events: Sequence[NewEvent],
     key: str | None,
@@ -110,6 +110,7 @@ async def _store(
     answer: bytes,
     now: int,
 ) -> Response:
+    ctx: Context = request.state.ctx
     record = None
     if key is not None:
         record = IdempotencyRecord(
@@ -118,7 +119,7 @@ async def _store(
     existing = await ctx.store.insert_events(tenant, events, idempotency=record, now=now)
     if existing is None:
         ctx.notifier.notify(tenant)
-        return _created(route, 201, answer, {}, events[0].id)
+        return _created(request, route, 201, answer, {}, events[0].id)
     assert record is not None
     if existing.body_hash != record.body_hash:
         raise ApiError(
@@ -128,12 +129,17 @@ async def _store(
         )
     first_id = _created_decoder.decode(existing.response).id if route == "event" else ""
     replayed = {"Idempotent-Replayed": "true"}
-    return _created(route, existing.status, existing.response, replayed, first_id)
+    return _created(request, route, existing.status, existing.response, replayed, first_id)
 
 
 def _created(
-    route: str, status: int, answer: bytes, headers: dict[str, str], event_id: str
+    request: Request,
+    route: str,
+    status: int,
+    answer: bytes,
+    headers: dict[str, str],
+    event_id: str,
 ) -> Response:
     if route == "event":
         headers["Location"] = f"/v1/events/{event_id}"
-    return raw_json_response(answer, status, headers)
+    return raw_json_response(request, answer, status, headers)

@@ -15,6 +15,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from service.models import Problem, encode
+from service.request_ids import request_id
 from service.store.base import StoreError
 
 log = logging.getLogger("trigger_api")
@@ -55,17 +56,16 @@ def too_large(detail: str) -> ApiError:
 
 
 def problem_response(request: Request, error: ApiError) -> Response:
-    request_id = getattr(request.state, "request_id", "")
+    rid = request_id(request)
     body = Problem(
         type="about:blank",
         title=TITLES.get(error.status) or HTTPStatus(error.status).phrase,
         status=error.status,
         detail=error.detail,
         code=error.code,
-        request_id=request_id,
+        request_id=rid,
     )
-    # Set here as well as by the middleware: a 500 is answered outside the middleware stack.
-    headers = {**error.headers, "X-Request-ID": request_id}
+    headers = {**error.headers, "X-Request-ID": rid}
     return Response(
         encode(body),
         status_code=error.status,

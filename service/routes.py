@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from service import delivery, ingest
 from service.context import Context, now_ms
-from service.http import json_response, raw_json_response
+from service.http import empty_response, json_response, raw_json_response
 from service.ids import is_event_id
 from service.models import Event, EventPage, StatusBody
 from service.problems import not_found, validation_error
@@ -21,18 +21,18 @@ STATUSES = ("undelivered", "delivered")
 
 
 async def health(request: Request) -> Response:
-    return json_response(StatusBody("healthy"))
+    return json_response(request, StatusBody("healthy"))
 
 
 async def ready(request: Request) -> Response:
     ctx: Context = request.state.ctx
     await ctx.store.ping()
-    return json_response(StatusBody("ready"))
+    return json_response(request, StatusBody("ready"))
 
 
 async def openapi(request: Request) -> Response:
     ctx: Context = request.state.ctx
-    return raw_json_response(ctx.openapi)
+    return raw_json_response(request, ctx.openapi)
 
 
 async def list_events(request: Request) -> Response:
@@ -57,7 +57,7 @@ async def list_events(request: Request) -> Response:
     next_cursor = None
     if more:
         next_cursor = (await ctx.cursor_codec()).encode(tenant, status, events[-1].id)
-    return json_response(EventPage([Event.of(e) for e in events], next_cursor))
+    return json_response(request, EventPage([Event.of(e) for e in events], next_cursor))
 
 
 def _limit(text: str | None) -> int:
@@ -81,7 +81,7 @@ async def get_event(request: Request) -> Response:
     )
     if event is None:
         raise not_found()
-    return json_response(Event.of(event))
+    return json_response(request, Event.of(event))
 
 
 async def delete_event(request: Request) -> Response:
@@ -90,7 +90,7 @@ async def delete_event(request: Request) -> Response:
     event_id = request.path_params["event_id"]
     if not (is_event_id(event_id) and await ctx.store.delete_event(tenant, event_id, now=now_ms())):
         raise not_found()
-    return Response(status_code=204)
+    return empty_response(request)
 
 
 def _route(path: str, **handlers: Callable[[Request], Awaitable[Response]]) -> Route:

@@ -7,12 +7,10 @@ import logging
 import httpx
 import pytest
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service.middleware import RequestIdMiddleware
 from service.problems import EXCEPTION_HANDLERS
 from tests.conftest import Api
 
@@ -24,7 +22,6 @@ async def explode(request: Request) -> Response:
 async def test_an_unexpected_error_is_a_bare_500_with_the_request_id() -> None:
     app = Starlette(
         routes=[Route("/explode", explode)],
-        middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers=EXCEPTION_HANDLERS,
     )
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
