@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from service.store.dynamodb import DynamoStore  # noqa: E402
 from service.store.sqlite import SqliteStore  # noqa: E402
 
 STORE_KINDS = ["sqlite", "dynamodb"]
+TRIGGER_API = str(Path(sys.executable).parent / "trigger-api")
 
 
 def free_port() -> int:
@@ -212,3 +214,42 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
     assert body["request_id"] == response.headers["x-request-id"]
     assert set(body) == {"type", "title", "status", "detail", "code", "request_id"}
     return dict(body)
+
+
+# -- a real `trigger-api serve` process ----------------------------------------------------
+
+
+class Server:
+    """`trigger-api serve` on a free port; stdout and stderr go to files beside the test."""
+
+    def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.stdout_path = tmp_path / f"server-{self.port}.out"
+        with (
+            open(self.stdout_path, "w") as out,
+            open(tmp_path / f"server-{self.port}.err", "w") as err,
+        ):
+            self.process = subprocess.Popen(
+                [TRIGGER_API, "serve", "--port", str(self.port), *args],
+                stdout=out,
+                stderr=err,
+                env={**os.environ, **(env or {})},
+            )
+        wait_for_http(f"{self.url}/health")
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_path.read_text()
+
+    def keys(self) -> dict[str, str]:
+        """The demo keys `serve` printed: {"acme": "tk_…", …}."""
+        return {
+            line.split("_API_KEY=")[0].removeprefix("export ").lower(): line.split("'")[1]
+            for line in self.stdout.splitlines()
+            if "_API_KEY=" in line
+        }
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=30)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from service.cli import main
+from tests.conftest import TRIGGER_API
 
 KEY = re.compile(r"tk_[A-Za-z0-9_-]{43}")
-TRIGGER_API = str(Path(sys.executable).parent / "trigger-api")
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[str, str]:

@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_server import Server
+from tests.conftest import Server
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

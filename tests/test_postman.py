@@ -6,19 +6,17 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.test_server import Server
+from tests.conftest import TRIGGER_API, Server
 
 ROOT = Path(__file__).resolve().parents[1]
 COLLECTION = ROOT / "docs" / "postman_collection.json"
 NEWMAN = ROOT / "node_modules" / ".bin" / "newman"
-TRIGGER_API = str(Path(sys.executable).parent / "trigger-api")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 

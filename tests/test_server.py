@@ -4,55 +4,14 @@ idempotent retries, and 503 (never 500, never 201) when the store is unreachable
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import free_port, wait_for_http
-
-TRIGGER_API = str(Path(sys.executable).parent / "trigger-api")
-
-
-class Server:
-    """`trigger-api serve` on a free port; stdout and stderr go to files beside the test."""
-
-    def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.stdout_path = tmp_path / f"server-{self.port}.out"
-        with (
-            open(self.stdout_path, "w") as out,
-            open(tmp_path / f"server-{self.port}.err", "w") as err,
-        ):
-            self.process = subprocess.Popen(
-                [TRIGGER_API, "serve", "--port", str(self.port), *args],
-                stdout=out,
-                stderr=err,
-                env={**os.environ, **(env or {})},
-            )
-        wait_for_http(f"{self.url}/health")
-
-    @property
-    def stdout(self) -> str:
-        return self.stdout_path.read_text()
-
-    def keys(self) -> dict[str, str]:
-        """The demo keys `serve` printed: {"acme": "tk_…", …}."""
-        return {
-            line.split("_API_KEY=")[0].removeprefix("export ").lower(): line.split("'")[1]
-            for line in self.stdout.splitlines()
-            if "_API_KEY=" in line
-        }
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
-        self.process.send_signal(sig)
-        return self.process.wait(timeout=30)
+from tests.conftest import Server, free_port
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import free_port, wait_for_http
+from tests.conftest import Server
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,21 +92,12 @@ class LiveService:
 def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     """One service process for the whole worker suite; each test uses its own tenants."""
     home = tmp_path_factory.mktemp("service")
-    port = free_port()
     db = home / "events.db"
-    with (home / "serve.log").open("wb") as log:
-        process = subprocess.Popen(
-            [BIN / "trigger-api", "serve", "--port", str(port), "--db", db],
-            stdout=subprocess.DEVNULL,  # the demo keys it prints are not for us
-            stderr=log,
-        )
-    url = f"http://127.0.0.1:{port}"
+    server = Server(home, "--db", str(db))
     try:
-        wait_for_http(f"{url}/health")
-        yield LiveService(url, db)
+        yield LiveService(server.url, db)
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        server.stop()
 
 
 def worker_env(
