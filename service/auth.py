@@ -25,6 +25,13 @@ def generate_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)  # 256 bits
 
 
+async def mint_key(store: Store, tenant: str) -> str:
+    """Make a key for `tenant`, store its hash, and return the key: the only time it is seen."""
+    key = generate_key()
+    await store.put_api_key(ApiKey(hash_key(key), tenant, True, time.time_ns() // 1_000_000))
+    return key
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 

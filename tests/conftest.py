@@ -30,12 +30,12 @@ os.environ.pop("AWS_PROFILE", None)
 os.environ.pop("AWS_SESSION_TOKEN", None)
 
 from service.app import create_app  # noqa: E402
-from service.auth import generate_key, hash_key  # noqa: E402
+from service.auth import mint_key  # noqa: E402
 from service.context import Context  # noqa: E402
 from service.settings import Settings  # noqa: E402
-from service.store.base import ApiKey, Store  # noqa: E402
+from service.store import open_store  # noqa: E402
+from service.store.base import Store  # noqa: E402
 from service.store.dynamodb import DynamoStore  # noqa: E402
-from service.store.sqlite import SqliteStore  # noqa: E402
 
 STORE_KINDS = ["sqlite", "dynamodb"]
 TRIGGER_API = str(Path(sys.executable).parent / "trigger-api")
@@ -82,6 +82,10 @@ def unique_tables() -> tuple[str, str]:
     return f"Events-{suffix}", f"Keys-{suffix}"
 
 
+def unique_tenant(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
 async def create_dynamo_tables(endpoint: str) -> tuple[str, str]:
     """A fresh pair of tables (events, keys) on the moto server."""
     events_table, keys_table = unique_tables()
@@ -92,19 +96,27 @@ async def create_dynamo_tables(endpoint: str) -> tuple[str, str]:
     return events_table, keys_table
 
 
-async def make_store_factory(
-    kind: str, tmp_path: Path, moto_endpoint: str | None
-) -> Callable[[], Store]:
-    """A function that opens (unstarted) stores on one fresh file or pair of tables: call it
-    twice for two processes' worth of clients on the same data."""
-    if kind == "sqlite":
-        path = str(tmp_path / "events.db")
-        return lambda: SqliteStore(path)
-    assert moto_endpoint is not None
+# -- one store of each kind per session; every test has tenants of its own -------------------
+#
+# Tables are created once per session (per xdist worker), and every test works as tenants no
+# other test uses, which the store's tenant isolation keeps apart (tested in its own right).
+
+
+@pytest.fixture(scope="session")
+async def dynamodb_settings(moto_endpoint: str) -> Settings:
     events_table, keys_table = await create_dynamo_tables(moto_endpoint)
-    return lambda: DynamoStore(
-        events_table=events_table, keys_table=keys_table, endpoint_url=moto_endpoint
+    return Settings(
+        store="dynamodb",
+        events_table=events_table,
+        keys_table=keys_table,
+        dynamodb_endpoint=moto_endpoint,
+        region="us-east-1",
     )
+
+
+@pytest.fixture(scope="session")
+def sqlite_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(store="sqlite", db=str(tmp_path_factory.mktemp("sqlite") / "events.db"))
 
 
 @pytest.fixture(params=STORE_KINDS)
@@ -113,21 +125,46 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def store_factory(
-    store_kind: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> Callable[[], Store]:
-    endpoint = request.getfixturevalue("moto_endpoint") if store_kind == "dynamodb" else None
-    return await make_store_factory(store_kind, tmp_path, endpoint)
+def store_settings(store_kind: str, request: pytest.FixtureRequest) -> Settings:
+    settings: Settings = request.getfixturevalue(f"{store_kind}_settings")
+    return settings
 
 
 @pytest.fixture
-async def store(store_factory: Callable[[], Store]) -> AsyncIterator[Store]:
-    store = store_factory()
-    await store.start()
-    try:
+def store_factory(store_settings: Settings) -> Callable[[], Store]:
+    """Opens (unstarted) stores on the session's file or tables: call it twice for two
+    processes' worth of clients on the same data."""
+    return lambda: open_store(store_settings)
+
+
+@pytest.fixture(scope="session")
+async def sqlite_store(sqlite_settings: Settings) -> AsyncIterator[Store]:
+    async with open_store(sqlite_settings) as store:
         yield store
-    finally:
-        await store.close()
+
+
+@pytest.fixture(scope="session")
+async def dynamodb_store(dynamodb_settings: Settings) -> AsyncIterator[Store]:
+    async with open_store(dynamodb_settings) as store:
+        yield store
+
+
+@pytest.fixture
+def store(store_kind: str, request: pytest.FixtureRequest) -> Store:
+    shared: Store = request.getfixturevalue(f"{store_kind}_store")
+    return shared
+
+
+@pytest.fixture
+def acme() -> str:
+    """A tenant name of this test's own."""
+    return unique_tenant("acme")
+
+
+@pytest.fixture
+def globex() -> str:
+    """Another tenant name of this test's own."""
+    return unique_tenant("globex")
 
 
 # -- the HTTP API, in process, on either store -----------------------------------------------
@@ -135,37 +172,18 @@ async def store(store_factory: Callable[[], Store]) -> AsyncIterator[Store]:
 
 @dataclass
 class Api:
-    """A client for an app running on one store, with keys for two tenants."""
+    """A client for an app running on one store, with keys for two tenants of the test's own."""
 
     client: httpx.AsyncClient
     ctx: Context
     acme: dict[str, str]
     globex: dict[str, str]
     app: Any  # the ASGI app itself, for messages httpx cannot send
-
-
-async def mint_key(store: Store, tenant: str) -> str:
-    key = generate_key()
-    await store.put_api_key(ApiKey(hash_key(key), tenant, True, int(time.time() * 1000)))
-    return key
+    tenant: str  # the tenant `acme`'s key belongs to
 
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
-
-
-async def store_settings(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
-    if kind == "sqlite":
-        return Settings(store="sqlite", db=str(tmp_path / "api.db"))
-    endpoint = request.getfixturevalue("moto_endpoint")
-    events_table, keys_table = await create_dynamo_tables(endpoint)
-    return Settings(
-        store="dynamodb",
-        events_table=events_table,
-        keys_table=keys_table,
-        dynamodb_endpoint=endpoint,
-        region="us-east-1",
-    )
 
 
 @asynccontextmanager
@@ -186,15 +204,37 @@ async def running_api(
             yield client, state["ctx"], with_state
 
 
+@pytest.fixture(scope="session")
+async def sqlite_api(
+    sqlite_settings: Settings,
+) -> AsyncIterator[tuple[httpx.AsyncClient, Context, Any]]:
+    async with running_api(sqlite_settings) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+async def dynamodb_api(
+    dynamodb_settings: Settings,
+) -> AsyncIterator[tuple[httpx.AsyncClient, Context, Any]]:
+    async with running_api(dynamodb_settings) as running:
+        yield running
+
+
 @pytest.fixture
-async def api(
-    store_kind: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[Api]:
-    settings = await store_settings(store_kind, tmp_path, request)
-    async with running_api(settings) as (client, ctx, app):
-        acme = bearer(await mint_key(ctx.store, "acme"))
-        globex = bearer(await mint_key(ctx.store, "globex"))
-        yield Api(client, ctx, acme, globex, app)
+def running(
+    store_kind: str, request: pytest.FixtureRequest
+) -> tuple[httpx.AsyncClient, Context, Any]:
+    running: tuple[httpx.AsyncClient, Context, Any] = request.getfixturevalue(f"{store_kind}_api")
+    return running
+
+
+@pytest.fixture
+async def api(running: tuple[httpx.AsyncClient, Context, Any], acme: str, globex: str) -> Api:
+    """The session's app on one store, with keys for two tenants of this test's own."""
+    client, ctx, app = running
+    acme_key = bearer(await mint_key(ctx.store, acme))
+    globex_key = bearer(await mint_key(ctx.store, globex))
+    return Api(client, ctx, acme_key, globex_key, app, acme)
 
 
 async def create(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from service.auth import generate_key, hash_key, key_id
+from service.auth import generate_key, hash_key, key_id, mint_key
 from service.settings import Settings
-from tests.conftest import assert_problem, bearer, mint_key, running_api
+from tests.conftest import assert_problem, bearer, running_api
 
 
 def test_keys_carry_256_random_bits_and_are_stored_hashed() -> None:

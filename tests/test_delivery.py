@@ -124,7 +124,7 @@ async def test_long_poll_finds_events_stored_by_another_process(api: Api) -> Non
         await asyncio.sleep(0.2)
         now = int(time.time() * 1000)
         event = NewEvent(new_event_id(now), now, b'{"elsewhere": 1}', now + 60_000)
-        await api.ctx.store.insert_events("acme", [event], idempotency=None, now=now)
+        await api.ctx.store.insert_events(api.tenant, [event], idempotency=None, now=now)
         return event.id
 
     events, event_id = await asyncio.gather(claim(api, {"wait_seconds": 5}), insert_elsewhere())

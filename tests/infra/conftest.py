@@ -1,6 +1,10 @@
 """Synthesize the CDK app once per session, offline, the way `cdk synth` would (cdk.json context),
 into a temporary directory. cdk-nag runs during synthesis, so a fixture that returns at all has
-already passed the AwsSolutions checks."""
+already passed the AwsSolutions checks.
+
+CDK is imported only when an infra test runs (it takes ~20 s of CPU): every pytest-xdist worker
+collects every module, and these tests all run on one worker (the `infra` xdist group).
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,17 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+# jsii prints an end-of-life banner for Node 20 on every start without this.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from aws_cdk.assertions import Template
+if TYPE_CHECKING:
+    from aws_cdk.assertions import Template
 
-from infra.app import build_app
-from infra.stack import TriggerApiStack
+    from infra.stack import TriggerApiStack
 
 CDK_JSON = Path(__file__).resolve().parents[2] / "infra" / "cdk.json"
 ACCOUNT = "123456789012"
@@ -48,6 +53,10 @@ def cdk_json_context() -> dict[str, Any]:
 
 
 def synthesize(outdir: Path, **extra: Any) -> Synth:
+    from aws_cdk.assertions import Template
+
+    from infra.app import build_app
+
     context: dict[str, Any] = {
         **cdk_json_context(),
         "account": ACCOUNT,
@@ -83,6 +92,25 @@ def synth_https(tmp_path_factory: pytest.TempPathFactory) -> Synth:
         certificateArn=CERTIFICATE_ARN,
         domainName=DOMAIN_NAME,
     )
+
+
+class _Match:
+    """`aws_cdk.assertions.Match`, imported on first use rather than when tests are collected."""
+
+    def __getattr__(self, name: str) -> Any:
+        from aws_cdk.assertions import Match as match
+
+        return getattr(match, name)
+
+
+Match = _Match()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # One worker synthesizes (and imports CDK) for every infra test.
+    for item in items:
+        if "tests/infra/" in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group("infra"))
 
 
 def of_type(synth: Synth, resource_type: str) -> dict[str, dict[str, Any]]:

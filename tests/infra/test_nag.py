@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from infra.nag import FINDINGS, PACK
 from tests.infra.conftest import Synth
 
 
@@ -30,6 +29,8 @@ def test_no_unsuppressed_aws_solutions_finding(
 
 
 def test_every_acknowledgment_matches_a_finding_on_its_own_construct(synth: Synth) -> None:
+    from infra.nag import FINDINGS, PACK
+
     """No stale acknowledgment, and none wider than the resource it excuses."""
     stack = synth.stack.stack_name
     suppressed = {
@@ -44,6 +45,8 @@ def test_every_acknowledgment_matches_a_finding_on_its_own_construct(synth: Synt
 
 
 def test_acknowledgments_are_narrow_and_explained() -> None:
+    from infra.nag import FINDINGS
+
     for finding in FINDINGS:
         # One CloudFormation resource, one rule (with the finding's detail where it has several).
         assert finding.path.endswith("/Resource"), finding

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from infra.settings import LOG_RETENTION_DAYS, DeploySettings, SettingsError
-from infra.stack import retention_days
 from service.store.schema import DEFAULT_EVENTS_TABLE, DEFAULT_KEYS_TABLE
 from tests.infra.conftest import CDK_JSON, cdk_json_context
 
@@ -76,4 +75,6 @@ def test_invalid_settings_stop_the_synth_with_the_key_named(
 
 
 def test_every_accepted_log_retention_has_a_cloudwatch_value() -> None:
+    from infra.stack import retention_days
+
     assert [retention_days(days) for days in LOG_RETENTION_DAYS]

@@ -6,11 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from aws_cdk.assertions import Match
-
-from infra.data import ITEM_ACTIONS
 from service.store import schema
-from tests.infra.conftest import AZS, DOMAIN_NAME, Synth, of_type, only
+from tests.infra.conftest import AZS, DOMAIN_NAME, Match, Synth, of_type, only
 
 LISTENER = "AWS::ElasticLoadBalancingV2::Listener"
 DYNAMODB_STORE = Path(__file__).resolve().parents[2] / "service" / "store" / "dynamodb.py"
@@ -261,6 +258,8 @@ def test_api_task_role_reaches_only_its_two_tables_and_the_status_index(synth: S
 
 
 def test_api_task_role_allows_every_call_the_dynamodb_store_makes() -> None:
+    from infra.data import ITEM_ACTIONS
+
     """moto does not enforce IAM: a call the role lacks would first fail in AWS."""
     calls = set(re.findall(r"self\._db\.([a-z_]+)\(", DYNAMODB_STORE.read_text())) - ADMIN_CALLS
     assert "get_item" in calls

@@ -12,10 +12,11 @@ import aioboto3
 import pytest
 
 from service.ids import new_event_id
+from service.settings import Settings
 from service.store import schema
-from service.store.base import DuplicateEventId, NewEvent, StoreUnavailable
+from service.store.base import DuplicateEventId, NewEvent, Store, StoreUnavailable
 from service.store.dynamodb import DynamoStore
-from tests.conftest import create_dynamo_tables, free_port, unique_tables
+from tests.conftest import free_port, unique_tables
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -29,17 +30,14 @@ def new_event(payload: bytes = b'{"n": 1}', *, expires_at: int = NOW + DAY) -> N
 
 
 @pytest.fixture
-async def tables(moto_endpoint: str) -> tuple[str, str]:
-    return await create_dynamo_tables(moto_endpoint)
+def tables(dynamodb_settings: Settings) -> tuple[str, str]:
+    return dynamodb_settings.events_table, dynamodb_settings.keys_table
 
 
 @pytest.fixture
-async def dynamo(tables: tuple[str, str], moto_endpoint: str) -> AsyncIterator[DynamoStore]:
-    events, keys = tables
-    store = DynamoStore(events_table=events, keys_table=keys, endpoint_url=moto_endpoint)
-    await store.start()
-    yield store
-    await store.close()
+def dynamo(dynamodb_store: Store) -> DynamoStore:
+    assert isinstance(dynamodb_store, DynamoStore)
+    return dynamodb_store
 
 
 @pytest.fixture
@@ -78,12 +76,12 @@ async def test_create_tables_is_idempotent_and_sets_up_index_and_ttl(
 
 
 async def test_ttl_attribute_follows_the_expiry_in_whole_seconds(
-    dynamo: DynamoStore, tables: tuple[str, str], client: DynamoDBClient
+    dynamo: DynamoStore, tables: tuple[str, str], client: DynamoDBClient, acme: str
 ) -> None:
     event = new_event(expires_at=NOW + DAY + 1)
-    await dynamo.insert_events("acme", [event], idempotency=None, now=NOW)
+    await dynamo.insert_events(acme, [event], idempotency=None, now=NOW)
     key = {
-        schema.EVENTS.partition_key: {"S": "T#acme"},
+        schema.EVENTS.partition_key: {"S": f"T#{acme}"},
         schema.EVENTS.sort_key: {"S": f"E#{event.id}"},
     }
 
@@ -94,7 +92,7 @@ async def test_ttl_attribute_follows_the_expiry_in_whole_seconds(
     # Rounded up, so DynamoDB never deletes an event before it expires.
     assert ttl_seconds_cover(await ttl(), event.expires_at)
     delivered_until = NOW + 7 * DAY + 500
-    await dynamo.ack_events("acme", [event.id], now=NOW, expires_at=delivered_until)
+    await dynamo.ack_events(acme, [event.id], now=NOW, expires_at=delivered_until)
     assert ttl_seconds_cover(await ttl(), delivered_until)
 
 
@@ -102,66 +100,74 @@ def ttl_seconds_cover(ttl: int, expires_at: int) -> bool:
     return ttl * 1000 >= expires_at > (ttl - 1) * 1000
 
 
-async def test_a_retried_create_that_finds_its_own_event_succeeds(dynamo: DynamoStore) -> None:
+async def test_a_retried_create_that_finds_its_own_event_succeeds(
+    dynamo: DynamoStore, acme: str
+) -> None:
     event = new_event()
     # The first attempt's write landed but its response was lost: the same event is sent again.
-    await dynamo.insert_events("acme", [event], idempotency=None, now=NOW)
+    await dynamo.insert_events(acme, [event], idempotency=None, now=NOW)
 
-    assert await dynamo.insert_events("acme", [event], idempotency=None, now=NOW) is None
+    assert await dynamo.insert_events(acme, [event], idempotency=None, now=NOW) is None
 
-    page, more = await dynamo.list_events("acme", status=None, limit=10, after=None, now=NOW)
+    page, more = await dynamo.list_events(acme, status=None, limit=10, after=None, now=NOW)
     assert ([e.id for e in page], more) == ([event.id], False)
 
 
-async def test_a_retried_batch_that_finds_its_own_events_succeeds(dynamo: DynamoStore) -> None:
+async def test_a_retried_batch_that_finds_its_own_events_succeeds(
+    dynamo: DynamoStore, acme: str
+) -> None:
     batch = [new_event(json.dumps({"n": n}).encode()) for n in range(3)]
-    await dynamo.insert_events("acme", batch, idempotency=None, now=NOW)
+    await dynamo.insert_events(acme, batch, idempotency=None, now=NOW)
 
-    assert await dynamo.insert_events("acme", batch, idempotency=None, now=NOW) is None
+    assert await dynamo.insert_events(acme, batch, idempotency=None, now=NOW) is None
 
-    page, _ = await dynamo.list_events("acme", status=None, limit=10, after=None, now=NOW)
+    page, _ = await dynamo.list_events(acme, status=None, limit=10, after=None, now=NOW)
     assert sorted(e.id for e in page) == sorted(e.id for e in batch)
 
 
 async def test_another_event_under_the_same_id_is_a_duplicate_and_changes_nothing(
-    dynamo: DynamoStore,
+    dynamo: DynamoStore, acme: str
 ) -> None:
     original = new_event(b'{"n": 1}')
-    await dynamo.insert_events("acme", [original], idempotency=None, now=NOW)
+    await dynamo.insert_events(acme, [original], idempotency=None, now=NOW)
     impostor = NewEvent(original.id, original.created_at, b'{"n": 2}', original.expires_at)
     fresh = new_event(b'{"n": 3}')
 
     with pytest.raises(DuplicateEventId):
-        await dynamo.insert_events("acme", [impostor], idempotency=None, now=NOW)
+        await dynamo.insert_events(acme, [impostor], idempotency=None, now=NOW)
     with pytest.raises(DuplicateEventId):
-        await dynamo.insert_events("acme", [fresh, impostor], idempotency=None, now=NOW)
+        await dynamo.insert_events(acme, [fresh, impostor], idempotency=None, now=NOW)
 
-    stored = await dynamo.get_event("acme", original.id, now=NOW)
+    stored = await dynamo.get_event(acme, original.id, now=NOW)
     assert stored is not None
     assert stored.payload == original.payload
-    assert await dynamo.get_event("acme", fresh.id, now=NOW) is None
+    assert await dynamo.get_event(acme, fresh.id, now=NOW) is None
 
 
-async def test_more_events_than_one_transaction_holds_are_refused(dynamo: DynamoStore) -> None:
+async def test_more_events_than_one_transaction_holds_are_refused(
+    dynamo: DynamoStore, acme: str
+) -> None:
     events = [new_event() for _ in range(100)]
 
     with pytest.raises(ValueError, match="at most 99"):
-        await dynamo.insert_events("acme", events, idempotency=None, now=NOW)
+        await dynamo.insert_events(acme, events, idempotency=None, now=NOW)
 
-    assert await dynamo.list_events("acme", status=None, limit=1, after=None, now=NOW) == (
+    assert await dynamo.list_events(acme, status=None, limit=1, after=None, now=NOW) == (
         [],
         False,
     )
 
 
-async def test_listing_pages_past_expired_items_dynamodb_still_holds(dynamo: DynamoStore) -> None:
+async def test_listing_pages_past_expired_items_dynamodb_still_holds(
+    dynamo: DynamoStore, acme: str
+) -> None:
     # moto, like DynamoDB before its TTL sweep, still returns expired items to the query.
     live = [new_event() for _ in range(3)]
     expired = [new_event(expires_at=NOW - 1) for _ in range(12)]
-    await dynamo.insert_events("acme", live + expired, idempotency=None, now=NOW - 2)
+    await dynamo.insert_events(acme, live + expired, idempotency=None, now=NOW - 2)
 
-    newest, more = await dynamo.list_events("acme", status=None, limit=2, after=None, now=NOW)
-    oldest, _ = await dynamo.list_events("acme", status="undelivered", limit=3, after=None, now=NOW)
+    newest, more = await dynamo.list_events(acme, status=None, limit=2, after=None, now=NOW)
+    oldest, _ = await dynamo.list_events(acme, status="undelivered", limit=3, after=None, now=NOW)
 
     assert ([e.id for e in newest], more) == ([live[2].id, live[1].id], True)
     assert [e.id for e in oldest] == [e.id for e in live]
@@ -181,7 +187,7 @@ async def test_two_store_instances_share_one_secret(
     assert len(first) == 32
 
 
-async def test_an_unreachable_endpoint_is_unavailable_quickly() -> None:
+async def test_an_unreachable_endpoint_is_unavailable_quickly(acme: str) -> None:
     closed_port = free_port()
     events, keys = unique_tables()
     store = DynamoStore(
@@ -191,7 +197,7 @@ async def test_an_unreachable_endpoint_is_unavailable_quickly() -> None:
     try:
         calls: list[Callable[[], Awaitable[object]]] = [
             store.ping,
-            lambda: store.insert_events("acme", [new_event()], idempotency=None, now=NOW),
+            lambda: store.insert_events(acme, [new_event()], idempotency=None, now=NOW),
         ]
         for call in calls:
             started = time.monotonic()
@@ -203,7 +209,7 @@ async def test_an_unreachable_endpoint_is_unavailable_quickly() -> None:
         await store.close()
 
 
-async def test_a_missing_table_is_unavailable(moto_endpoint: str) -> None:
+async def test_a_missing_table_is_unavailable(moto_endpoint: str, acme: str) -> None:
     events, keys = unique_tables()
     store = DynamoStore(events_table=events, keys_table=keys, endpoint_url=moto_endpoint)
     await store.start()
@@ -211,9 +217,9 @@ async def test_a_missing_table_is_unavailable(moto_endpoint: str) -> None:
         with pytest.raises(StoreUnavailable):
             await store.ping()
         with pytest.raises(StoreUnavailable):
-            await store.get_event("acme", new_event_id(NOW), now=NOW)
+            await store.get_event(acme, new_event_id(NOW), now=NOW)
         with pytest.raises(StoreUnavailable):
-            await store.insert_events("acme", [new_event(), new_event()], idempotency=None, now=NOW)
+            await store.insert_events(acme, [new_event(), new_event()], idempotency=None, now=NOW)
     finally:
         await store.close()
 
