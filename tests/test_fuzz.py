@@ -45,6 +45,7 @@ def test_no_request_gets_a_server_error_or_an_undocumented_answer(tmp_path: Path
             capture_output=True,
             text=True,
             timeout=300,
+            cwd=tmp_path,  # its caches (.schemathesis/, .hypothesis/) stay out of the checkout
         )
     finally:
         server.stop()
