@@ -104,7 +104,7 @@ async def test_long_poll_returns_as_soon_as_an_event_arrives(api: Api) -> None:
     elapsed = time.monotonic() - started
 
     assert [e["id"] for e in events] == [event_id]
-    assert elapsed < 3
+    assert elapsed < 9  # the arrival ended the wait, not the 10 s
 
 
 async def test_long_poll_returns_empty_after_the_wait(api: Api) -> None:
@@ -113,7 +113,7 @@ async def test_long_poll_returns_empty_after_the_wait(api: Api) -> None:
     elapsed = time.monotonic() - started
 
     assert events == []
-    assert 0.9 <= elapsed < 3
+    assert elapsed >= 1  # it waited (pytest-timeout stops one that never answers)
 
 
 async def test_long_poll_finds_events_stored_by_another_process(api: Api) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
 import httpx
@@ -81,12 +82,23 @@ def _is_transient(status: int) -> bool:
 class TenantApi:
     """Claim, acknowledge and release one tenant's events."""
 
-    def __init__(self, http: httpx.AsyncClient, tenant: Tenant, backoff: Backoff) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        tenant: Tenant,
+        backoff: Backoff,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
         self._http = http
         self._tenant = tenant.name
         self._auth = {"Authorization": f"Bearer {tenant.api_key}"}
         self._json = {**self._auth, "Content-Type": "application/json"}
         self._backoff = backoff
+        # Deadlines are on `clock`; tests give both a virtual clock.
+        self._clock = clock
+        self._sleep = sleep
 
     async def claim(
         self, *, limit: int, lease_seconds: int, wait_seconds: int, deadline: float | None = None
@@ -147,7 +159,7 @@ class TenantApi:
                 wait = retry_after(response.headers.get("Retry-After"))
             if wait is None:
                 wait = self._backoff.delay(attempt)
-            if deadline is not None and time.monotonic() + wait > deadline:
+            if deadline is not None and self._clock() + wait > deadline:
                 raise Unavailable(f"POST {path}: {problem} (gave up after {attempt + 1} tries)")
             log(
                 logging.WARNING,
@@ -158,7 +170,7 @@ class TenantApi:
                 attempt=attempt + 1,
                 retry_in=round(wait, 3),
             )
-            await asyncio.sleep(wait)
+            await self._sleep(wait)
             attempt += 1
 
 

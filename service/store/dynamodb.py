@@ -51,16 +51,23 @@ Item = Mapping[str, Any]
 P = ParamSpec("P")
 T = TypeVar("T")
 
-_CONFIG = AioConfig(
-    retries={"mode": "standard", "max_attempts": 3},
-    connect_timeout=1.0,
-    read_timeout=3.0,
-    max_pool_connections=64,
-    # DynamoDB validates every request itself; botocore's client-side pass costs CPU per call.
-    parameter_validation=False,
-    # A fixed User-Agent: botocore otherwise rebuilds it twice per call (~0.2 ms of CPU).
-    user_agent="trigger-api",
-)
+
+def _client_config() -> AioConfig:
+    """A fresh config for each client: botocore rewrites the `retries` dict it is given, so a
+    shared one would fix the first client's attempts for every later client."""
+    return AioConfig(
+        # Standard retries; the number of attempts is the standard AWS setting
+        # (`AWS_MAX_ATTEMPTS`, or `max_attempts` in the AWS config file), 3 when unset.
+        retries={"mode": "standard"},
+        connect_timeout=1.0,
+        read_timeout=3.0,
+        max_pool_connections=64,
+        # DynamoDB validates every request itself; botocore's client-side pass costs CPU per call.
+        parameter_validation=False,
+        # A fixed User-Agent: botocore otherwise rebuilds it twice per call (~0.2 ms of CPU).
+        user_agent="trigger-api",
+    )
+
 
 # Key attributes come from the schema; the rest are this adapter's own.
 _PK = schema.EVENTS.partition_key
@@ -192,7 +199,7 @@ class DynamoStore(Store):
                 "dynamodb",
                 endpoint_url=self._endpoint_url,
                 region_name=self._region,
-                config=_CONFIG,
+                config=_client_config(),
             )
         )
         self._stack = stack

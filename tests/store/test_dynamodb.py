@@ -3,6 +3,7 @@ the item attributes DynamoDB itself acts on. Runs against moto's server over HTT
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -207,6 +208,34 @@ async def test_an_unreachable_endpoint_is_unavailable_quickly(acme: str) -> None
             assert time.monotonic() - started < 8
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("attempts", ["1", "2"])
+async def test_aws_max_attempts_sets_how_often_a_failed_call_is_tried(
+    attempts: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A server that accepts each connection and closes it without an answer.
+    connections = 0
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", attempts)
+    events, keys = unique_tables()
+    try:
+        async with DynamoStore(
+            events_table=events, keys_table=keys, endpoint_url=f"http://127.0.0.1:{port}"
+        ) as store:
+            with pytest.raises(StoreUnavailable):
+                await store.ping()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert connections == int(attempts)
 
 
 async def test_a_missing_table_is_unavailable(moto_endpoint: str, acme: str) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import free_port
 from tests.worker.conftest import LiveService
+from worker import runner as runner_module
 from worker import tenant as tenant_module
 from worker.config import Settings, Tenant
 from worker.handlers import Handler, current_tenant, noop
@@ -302,8 +303,9 @@ async def test_handler_that_ignores_cancellation_is_not_waited_for_forever(
 
 
 async def test_heartbeat_file_is_touched_while_the_worker_runs(
-    live_service: LiveService, tmp_path: Any
+    live_service: LiveService, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(runner_module, "HEARTBEAT_SECONDS", 0.05)
     tenant = live_service.new_tenant("heartbeat")
     beat = tmp_path / "worker.heartbeat"
     shutdown = Shutdown(grace_seconds=1)
