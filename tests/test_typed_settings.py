@@ -94,4 +94,3 @@ def test_help_shows_the_variable_and_the_default(capsys: pytest.CaptureFixture[s
     assert "--label LABEL a name for logs (EXAMPLE_LABEL, default none)" in help_text
     assert "--dry-run change nothing" in help_text
     assert "--fixed" not in help_text
-
