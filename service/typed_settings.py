@@ -69,12 +69,13 @@ def add_flags(
             )
         else:
             default = "none" if field.default is None else field.default
+            origin = f"{env}, default {default}" if env else f"default {default}"
             parser.add_argument(
                 _flag(name),
                 dest=name,
                 default=None,
                 metavar=field.metadata["metavar"],
-                help=f"{help} ({env}, default {default})",
+                help=f"{help} ({origin})",
             )
 
 
