@@ -1,22 +1,57 @@
 """Deployment settings, read from CDK context (`cdk.json`, or `cdk deploy -c key=value`).
 
-Values given with `-c` arrive as strings, so every number and flag is parsed here; an invalid
-value stops the synth with a one-line message naming the context key.
+A setting is one field of `DeploySettings`: its camelCase name is the context key and its type
+says what is valid. Values given with `-c` arrive as strings and are converted to that type; an
+invalid value stops the synth with a one-line message naming the context key.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+import msgspec
 
 from service.store.schema import DEFAULT_EVENTS_TABLE, DEFAULT_KEYS_TABLE
+from service.typed_settings import Given, Text, convert
 
 RemovalPolicyName = Literal["retain", "destroy"]
-
 # CloudWatch Logs accepts only these retention periods (days).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
+LogRetentionDays = Literal[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653
+]
+LOG_RETENTION_DAYS: tuple[int, ...] = typing.get_args(LogRetentionDays)
+
+Region = Annotated[
+    str, msgspec.Meta(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$", description="an AWS region name")
+]
+Account = Annotated[str, msgspec.Meta(pattern=r"^\d{12}$", description="a 12-digit account id")]
+StackName = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$",
+        description="a stack name: a letter, then letters, digits or '-'",
+    ),
+]
+TableName = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[A-Za-z0-9_.-]{3,255}$",
+        description="a table name: 3 to 255 letters, digits, '_', '-' or '.'",
+    ),
+]
+CertificateArn = Annotated[
+    str, msgspec.Meta(pattern=r"^arn:aws[a-z-]*:acm:", description="an ACM certificate ARN")
+]
+# The VPC spans two availability zones; its task subnets need a NAT gateway for egress.
+NatGateways = Annotated[int, msgspec.Meta(ge=1, le=2)]
+MinTasks = Annotated[int, msgspec.Meta(ge=0)]
+MaxTasks = Annotated[int, msgspec.Meta(ge=1)]
+Percent = Annotated[int, msgspec.Meta(ge=1, le=100)]
+Positive = Annotated[int, msgspec.Meta(ge=1)]
 
 # Fargate task sizes: CPU units -> allowed memory (MiB).
 FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
@@ -25,6 +60,12 @@ FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
     1024: tuple(range(2048, 8193, 1024)),
     2048: tuple(range(4096, 16385, 1024)),
     4096: tuple(range(8192, 30721, 1024)),
+}
+
+# Account and region when the context does not give them, in order (see from_context).
+ENVIRONMENT_FALLBACKS = {
+    "account": ("CDK_DEFAULT_ACCOUNT",),
+    "region": ("CDK_DEFAULT_REGION", "AWS_DEFAULT_REGION", "AWS_REGION"),
 }
 
 
@@ -36,34 +77,30 @@ class SettingsError(ValueError):
 class DeploySettings:
     """Everything that differs between deployments; defaults suit a small production service."""
 
-    region: str
-    account: str | None = None
-    stack_name: str = "TriggerApi"
-    events_table_name: str = DEFAULT_EVENTS_TABLE
-    keys_table_name: str = DEFAULT_KEYS_TABLE
+    region: Region
+    account: Account | None = None
+    stack_name: StackName = "TriggerApi"
+    events_table_name: TableName = DEFAULT_EVENTS_TABLE
+    keys_table_name: TableName = DEFAULT_KEYS_TABLE
     # "retain" keeps the tables (and their data) when the stack is deleted.
     removal_policy: RemovalPolicyName = "retain"
-    nat_gateways: int = 1
-    log_retention_days: int = 30
-    certificate_arn: str | None = None
-    domain_name: str | None = None
+    nat_gateways: NatGateways = 1
+    log_retention_days: LogRetentionDays = 30
+    certificate_arn: CertificateArn | None = None
+    domain_name: Text | None = None
     api_cpu: int = 512
     api_memory_mib: int = 1024
-    api_min_tasks: int = 2
-    api_max_tasks: int = 10
-    api_cpu_target_percent: int = 60
-    api_requests_per_target: int = 1000
+    api_min_tasks: MinTasks = 2
+    api_max_tasks: MaxTasks = 10
+    api_cpu_target_percent: Percent = 60
+    api_requests_per_target: Positive = 1000
     worker_cpu: int = 256
     worker_memory_mib: int = 512
-    worker_min_tasks: int = 1
-    worker_max_tasks: int = 4
-    worker_cpu_target_percent: int = 70
+    worker_min_tasks: MinTasks = 1
+    worker_max_tasks: MaxTasks = 4
+    worker_cpu_target_percent: Percent = 70
 
     def __post_init__(self) -> None:
-        if self.log_retention_days not in LOG_RETENTION_DAYS:
-            raise SettingsError(
-                f"logRetentionDays must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}"
-            )
         for role, cpu, memory in (
             ("api", self.api_cpu, self.api_memory_mib),
             ("worker", self.worker_cpu, self.worker_memory_mib),
@@ -76,8 +113,8 @@ class DeploySettings:
             ("api", self.api_min_tasks, self.api_max_tasks),
             ("worker", self.worker_min_tasks, self.worker_max_tasks),
         ):
-            if not 0 <= low <= high or high < 1:
-                raise SettingsError(f"need 0 <= {role}MinTasks <= {role}MaxTasks and max >= 1")
+            if low > high:
+                raise SettingsError(f"{role}MinTasks={low} is more than {role}MaxTasks={high}")
         if self.certificate_arn and not self.domain_name:
             # The worker calls the API by URL; TLS only verifies against the certificate's name.
             raise SettingsError("certificateArn needs domainName (the name on the certificate)")
@@ -100,61 +137,23 @@ class DeploySettings:
         CDK CLI sets from the current AWS profile, then to AWS_DEFAULT_REGION / AWS_REGION.
         """
         environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
+        given: dict[str, Given] = {}
         for field in fields(cls):
             key = _camel(field.name)
-            raw = context.get(key)
-            if raw is None or raw == "":
-                continue
-            parse: Callable[[Any], Any] = _PARSERS.get(field.name, _text)
-            try:
-                values[field.name] = parse(raw)
-            except ValueError as error:
-                raise SettingsError(f"context {key}={raw!r}: {error}") from None
-        values.setdefault("account", environ.get("CDK_DEFAULT_ACCOUNT") or None)
-        region = next(
-            (
-                environ[name]
-                for name in ("CDK_DEFAULT_REGION", "AWS_DEFAULT_REGION", "AWS_REGION")
-                if environ.get(name)
-            ),
-            None,
-        )
-        values.setdefault("region", region)
-        if not values["region"]:
+            if context.get(key) not in (None, ""):
+                given[field.name] = Given(f"context {key}", context[key])
+        for name, variables in ENVIRONMENT_FALLBACKS.items():
+            variable = next((v for v in variables if environ.get(v)), None)
+            if name not in given and variable is not None:
+                given[name] = Given(variable, environ[variable])
+        if "region" not in given:
             # Load balancer access logging needs it (the log-delivery principal is per region).
             raise SettingsError(
                 "no region: pass -c region=NAME or set AWS_DEFAULT_REGION / an AWS profile"
             )
-        return cls(**values)
+        return convert(cls, given, SettingsError)
 
 
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join("MiB" if part == "mib" else part.capitalize() for part in rest)
-
-
-def _text(raw: Any) -> str:
-    return str(raw)
-
-
-def _integer(raw: Any) -> int:
-    if isinstance(raw, bool):
-        raise ValueError("expected an integer")
-    return int(str(raw))
-
-
-def _choice(*allowed: str) -> Callable[[Any], str]:
-    def parse(raw: Any) -> str:
-        value = str(raw).lower()
-        if value not in allowed:
-            raise ValueError(f"expected one of {', '.join(allowed)}")
-        return value
-
-    return parse
-
-
-_PARSERS: dict[str, Callable[[Any], Any]] = {
-    field.name: _integer for field in fields(DeploySettings) if field.type == "int"
-}
-_PARSERS["removal_policy"] = _choice("retain", "destroy")

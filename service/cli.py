@@ -20,9 +20,13 @@ from service.context import now_ms
 from service.settings import Settings, SettingsError, load_settings
 from service.store import open_store
 from service.store.base import ApiKey, Store, StoreError
+from service.typed_settings import add_flags
 
 DEMO_TENANTS = ("acme", "globex", "initech")
 TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+# The settings offered as flags: the store's on every command, the address on `serve`.
+STORE_FLAGS = ("store", "db", "events_table", "keys_table")
+SERVE_FLAGS = ("host", "port")
 
 
 class CommandError(Exception):
@@ -31,10 +35,7 @@ class CommandError(Exception):
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    flags = {
-        name: getattr(args, name, None)
-        for name in ("store", "db", "events_table", "keys_table", "host", "port")
-    }
+    flags = {name: getattr(args, name, None) for name in STORE_FLAGS + SERVE_FLAGS}
     try:
         settings = load_settings(flags)
         args.command(settings, args)
@@ -48,10 +49,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     store_options = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    store_options.add_argument("--store", help="sqlite | dynamodb (TRIGGER_STORE)")
-    store_options.add_argument("--db", help="SQLite file (TRIGGER_DB)")
-    store_options.add_argument("--events-table", help="DynamoDB events table")
-    store_options.add_argument("--keys-table", help="DynamoDB API keys table")
+    add_flags(store_options, Settings, STORE_FLAGS)
 
     parser = argparse.ArgumentParser(
         prog="trigger-api", description=__doc__.splitlines()[0], allow_abbrev=False
@@ -59,8 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="command")
 
     serve_parser = commands.add_parser("serve", parents=[store_options], help="run the service")
-    serve_parser.add_argument("--host", help="bind address (TRIGGER_HOST, default 127.0.0.1)")
-    serve_parser.add_argument("--port", help="port (TRIGGER_PORT, default 8000)")
+    add_flags(serve_parser, Settings, SERVE_FLAGS)
     serve_parser.add_argument("--access-log", action="store_true", help="log every request")
     serve_parser.set_defaults(command=serve)
 

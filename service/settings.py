@@ -1,37 +1,53 @@
 """Configuration: command-line flags first, then environment variables, then defaults.
 
 An invalid value raises `SettingsError` with a one-line message; the CLI prints it and exits 2.
+A new setting is one field below (`service/typed_settings.py` says how); `service/cli.py` lists
+the ones it also offers as flags.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+import msgspec
 
 from service.store.schema import DEFAULT_EVENTS_TABLE, DEFAULT_KEYS_TABLE
+from service.typed_settings import HttpUrl, Text, convert, declared, read, setting
 
 StoreKind = Literal["sqlite", "dynamodb"]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+Days = Annotated[float, msgspec.Meta(gt=0, description="a positive number of days")]
 
 
 class SettingsError(ValueError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
-    store: StoreKind = "sqlite"
-    db: str = "trigger-api.db"
-    events_table: str = DEFAULT_EVENTS_TABLE
-    keys_table: str = DEFAULT_KEYS_TABLE
-    host: str = "127.0.0.1"
-    port: int = 8000
-    delivered_retention_days: float = 7
-    undelivered_retention_days: float = 30
-    dynamodb_endpoint: str | None = None
-    region: str | None = None
+    store: StoreKind = setting("sqlite", env="TRIGGER_STORE", help="sqlite or dynamodb")
+    db: Text = setting("trigger-api.db", env="TRIGGER_DB", help="the SQLite file")
+    events_table: Text = setting(
+        DEFAULT_EVENTS_TABLE, env="TRIGGER_EVENTS_TABLE", help="DynamoDB events table"
+    )
+    keys_table: Text = setting(
+        DEFAULT_KEYS_TABLE, env="TRIGGER_KEYS_TABLE", help="DynamoDB API keys table"
+    )
+    host: Text = setting("127.0.0.1", env="TRIGGER_HOST", help="bind address")
+    port: Port = setting(8000, env="TRIGGER_PORT", help="port")
+    delivered_retention_days: Days = setting(
+        7, env="TRIGGER_DELIVERED_RETENTION_DAYS", help="days an event is kept after delivery"
+    )
+    undelivered_retention_days: Days = setting(
+        30, env="TRIGGER_UNDELIVERED_RETENTION_DAYS", help="days an undelivered event is kept"
+    )
+    dynamodb_endpoint: HttpUrl | None = setting(
+        None, env="AWS_ENDPOINT_URL_DYNAMODB", help="DynamoDB Local or a test server"
+    )
+    region: str | None = None  # AWS_DEFAULT_REGION or AWS_REGION
     api_key_cache_seconds: float = 10.0
 
     @property
@@ -44,17 +60,7 @@ class Settings:
 
 
 # setting name -> environment variable
-ENVIRONMENT = {
-    "store": "TRIGGER_STORE",
-    "db": "TRIGGER_DB",
-    "events_table": "TRIGGER_EVENTS_TABLE",
-    "keys_table": "TRIGGER_KEYS_TABLE",
-    "host": "TRIGGER_HOST",
-    "port": "TRIGGER_PORT",
-    "delivered_retention_days": "TRIGGER_DELIVERED_RETENTION_DAYS",
-    "undelivered_retention_days": "TRIGGER_UNDELIVERED_RETENTION_DAYS",
-    "dynamodb_endpoint": "AWS_ENDPOINT_URL_DYNAMODB",
-}
+ENVIRONMENT = {field.name: field.metadata["env"] for field in declared(Settings)}
 
 
 def load_settings(
@@ -62,44 +68,6 @@ def load_settings(
 ) -> Settings:
     """Build settings from flags (None means "not given"), then the environment, then defaults."""
     environ = os.environ if environ is None else environ
-    raw: dict[str, Any] = {}
-    for name, variable in ENVIRONMENT.items():
-        value = environ.get(variable)
-        if value not in (None, ""):
-            raw[name] = (variable, value)
-    for name, value in (flags or {}).items():
-        if value is not None:
-            raw[name] = (f"--{name.replace('_', '-')}", value)
-    region = environ.get("AWS_DEFAULT_REGION") or environ.get("AWS_REGION")
-    values: dict[str, Any] = {"region": region or None}
-    for name, (source, value) in raw.items():
-        values[name] = _parse(name, source, value)
-    return Settings(**values)
-
-
-def _parse(name: str, source: str, value: Any) -> Any:
-    field_type = {f.name: f.type for f in dataclasses.fields(Settings)}[name]
-    text = str(value).strip()
-    if name == "store":
-        if text not in ("sqlite", "dynamodb"):
-            raise SettingsError(f"{source} must be 'sqlite' or 'dynamodb', not {text!r}")
-        return text
-    if field_type == "int":
-        try:
-            number = int(text)
-        except ValueError:
-            raise SettingsError(f"{source} must be an integer, not {text!r}") from None
-        if name == "port" and not 0 <= number <= 65535:
-            raise SettingsError(f"{source} must be a port number (0-65535), not {number}")
-        return number
-    if field_type == "float":
-        try:
-            days = float(text)
-        except ValueError:
-            raise SettingsError(f"{source} must be a number of days, not {text!r}") from None
-        if not days > 0 or days == float("inf"):
-            raise SettingsError(f"{source} must be a positive number of days, not {text!r}")
-        return days
-    if not text:
-        raise SettingsError(f"{source} must not be empty")
-    return text
+    # boto reads only AWS_DEFAULT_REGION; ECS sets both.
+    region = environ.get("AWS_DEFAULT_REGION") or environ.get("AWS_REGION") or None
+    return convert(Settings, read(Settings, flags or {}, environ), SettingsError, region=region)

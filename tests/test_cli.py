@@ -95,15 +95,45 @@ def test_seed_prints_sourceable_lines_for_the_worker(
 @pytest.mark.parametrize(
     ("argv", "environ", "message"),
     [
-        (["keys", "list", "--store", "postgres"], {}, "--store must be 'sqlite' or 'dynamodb'"),
-        (["keys", "list"], {"TRIGGER_STORE": "mysql"}, "TRIGGER_STORE must be"),
-        (["serve", "--port", "http"], {}, "--port must be an integer"),
-        (["serve"], {"TRIGGER_PORT": "70000"}, "TRIGGER_PORT must be a port number"),
-        (["keys", "list"], {"TRIGGER_DELIVERED_RETENTION_DAYS": "-1"}, "positive number of days"),
-        (["keys", "list"], {"TRIGGER_UNDELIVERED_RETENTION_DAYS": "soon"}, "number of days"),
+        (
+            ["keys", "list", "--store", "postgres"],
+            {},
+            "--store must be 'sqlite' or 'dynamodb', not 'postgres'",
+        ),
+        (
+            ["keys", "list"],
+            {"TRIGGER_STORE": "mysql"},
+            "TRIGGER_STORE must be 'sqlite' or 'dynamodb', not 'mysql'",
+        ),
+        (["keys", "list", "--db", ""], {}, "--db must be non-empty text, not ''"),
+        (
+            ["serve", "--port", "http"],
+            {},
+            "--port must be an integer between 0 and 65535, not 'http'",
+        ),
+        (
+            ["serve"],
+            {"TRIGGER_PORT": "70000"},
+            "TRIGGER_PORT must be an integer between 0 and 65535, not '70000'",
+        ),
+        (
+            ["keys", "list"],
+            {"TRIGGER_DELIVERED_RETENTION_DAYS": "-1"},
+            "TRIGGER_DELIVERED_RETENTION_DAYS must be a positive number of days, not '-1'",
+        ),
+        (
+            ["keys", "list"],
+            {"TRIGGER_UNDELIVERED_RETENTION_DAYS": "soon"},
+            "TRIGGER_UNDELIVERED_RETENTION_DAYS must be a positive number of days, not 'soon'",
+        ),
+        (
+            ["keys", "list"],
+            {"AWS_ENDPOINT_URL_DYNAMODB": "localhost:8001"},
+            "AWS_ENDPOINT_URL_DYNAMODB must be an http(s) URL, not 'localhost:8001'",
+        ),
     ],
 )
-def test_an_invalid_setting_stops_at_once_with_one_line(
+def test_an_invalid_setting_stops_at_once_with_one_line_naming_its_source(
     argv: list[str],
     environ: dict[str, str],
     message: str,
@@ -118,10 +148,38 @@ def test_an_invalid_setting_stops_at_once_with_one_line(
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
 
-    err = capsys.readouterr().err
     assert exit_info.value.code == 2
-    assert err.count("\n") == 1
-    assert message in err
+    assert capsys.readouterr().err.splitlines() == [f"trigger-api: invalid setting: {message}"]
+
+
+def test_a_flag_overrides_a_bad_environment_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TRIGGER_STORE", "mysql")
+
+    out, err = run(
+        capsys,
+        "keys",
+        "create",
+        "--tenant",
+        "acme",
+        "--store",
+        "sqlite",
+        "--db",
+        str(tmp_path / "cli.db"),
+    )
+
+    assert KEY.fullmatch(out.strip())
+    assert err == ""
+
+
+def test_help_names_each_flags_variable_and_default(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--port PORT port (TRIGGER_PORT, default 8000)" in help_text
+    assert "--store STORE sqlite or dynamodb (TRIGGER_STORE, default sqlite)" in help_text
 
 
 def test_serve_with_an_invalid_setting_exits_before_serving(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """Worker configuration: command-line flags first, then environment variables, then defaults.
 
-The environment names are the original mock worker's (`API_URL`, `API_KEY`/`TENANT_NAME`,
-`API_KEYS`/`TENANT_NAMES`, `POLL_INTERVAL`) plus `WORKER_*` for what it did not have.
-An invalid value raises `ConfigError` with a one-line message; the CLI prints it and exits 2.
+The environment variables are `API_URL`, `API_KEY` with `TENANT_NAME` (one tenant) or `API_KEYS`
+with `TENANT_NAMES` (several), `POLL_INTERVAL`, and `WORKER_*` for the rest. A new setting is one
+field of `Settings` (`service/typed_settings.py` says how). An invalid value raises `ConfigError`
+with a one-line message; the CLI prints it and exits 2.
 """
 
 from __future__ import annotations
@@ -10,15 +11,22 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
-from urllib.parse import urlsplit
+from typing import Annotated, Literal, NoReturn
+
+import msgspec
+
+from service.typed_settings import HttpUrl, Text, add_flags, convert, read, setting
 
 DEFAULT_HANDLER = "worker.handlers:log_event"
 MAX_WAIT_SECONDS = 20  # the API's long-poll ceiling
 MAX_LEASE_SECONDS = 43_200
-LOG_LEVELS = ("debug", "info", "warning", "error")
+
+Concurrency = Annotated[int, msgspec.Meta(ge=1, le=1000)]
+LeaseSeconds = Annotated[int, msgspec.Meta(ge=1, le=MAX_LEASE_SECONDS)]
+Seconds = Annotated[float, msgspec.Meta(ge=0, description="a number of seconds >= 0")]
+LogLevel = Literal["debug", "info", "warning", "error"]
 
 
 class ConfigError(ValueError):
@@ -31,18 +39,55 @@ class Tenant:
     api_key: str = field(repr=False)  # never in logs or tracebacks
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     tenants: tuple[Tenant, ...]
-    api_url: str = "http://localhost:8000"
-    handler: str = DEFAULT_HANDLER
-    concurrency: int = 32  # handlers running at once, per tenant
-    lease_seconds: int = 30
-    poll_interval: float = 5.0
-    grace_seconds: float = 20.0
-    once: bool = False
-    log_level: str = "info"
-    heartbeat_file: str | None = None  # touched every few seconds while the loop is alive
+    api_url: HttpUrl = setting(
+        "http://localhost:8000", env="API_URL", metavar="URL", help="base URL of the API"
+    )
+    handler: Text = setting(
+        DEFAULT_HANDLER,
+        env="WORKER_HANDLER",
+        metavar="MODULE:FUNCTION",
+        help="module:function to run per event",
+    )
+    concurrency: Concurrency = setting(
+        32, env="WORKER_CONCURRENCY", metavar="N", help="handlers running at once per tenant"
+    )
+    lease_seconds: LeaseSeconds = setting(
+        30,
+        env="WORKER_LEASE_SECONDS",
+        metavar="SECONDS",
+        help=f"lease per claimed event, 1-{MAX_LEASE_SECONDS}; a handler still running when it "
+        "is about to end is cancelled",
+    )
+    poll_interval: Seconds = setting(
+        5,
+        env="POLL_INTERVAL",
+        metavar="SECONDS",
+        help=f"long-poll wait per claim in seconds, at most {MAX_WAIT_SECONDS}; below 1 the "
+        "worker pauses this long between empty claims instead",
+    )
+    grace_seconds: Seconds = setting(
+        20,
+        env="WORKER_GRACE_SECONDS",
+        metavar="SECONDS",
+        help="on SIGTERM/SIGINT, how long running handlers may finish",
+    )
+    log_level: LogLevel = setting(
+        "info", env="WORKER_LOG_LEVEL", metavar="LEVEL", help="debug, info, warning or error"
+    )
+    heartbeat_file: Text | None = setting(
+        None,
+        env="WORKER_HEARTBEAT_FILE",
+        metavar="PATH",
+        help="a file touched every few seconds while the worker runs, for a container health check",
+    )
+    once: bool = setting(False, help="drain everything claimable for every tenant, then exit")
+
+    def __post_init__(self) -> None:
+        # One spelling of the base URL, for the logs.
+        object.__setattr__(self, "api_url", self.api_url.rstrip("/"))
 
     @property
     def wait_seconds(self) -> int:
@@ -50,19 +95,6 @@ class Settings:
         if self.once:
             return 0  # draining: an empty answer means done, so never wait for one
         return min(MAX_WAIT_SECONDS, math.floor(self.poll_interval))
-
-
-# setting name -> (flag, environment variable)
-OPTIONS = {
-    "api_url": ("--api-url", "API_URL"),
-    "handler": ("--handler", "WORKER_HANDLER"),
-    "concurrency": ("--concurrency", "WORKER_CONCURRENCY"),
-    "lease_seconds": ("--lease-seconds", "WORKER_LEASE_SECONDS"),
-    "poll_interval": ("--poll-interval", "POLL_INTERVAL"),
-    "grace_seconds": ("--grace-seconds", "WORKER_GRACE_SECONDS"),
-    "log_level": ("--log-level", "WORKER_LOG_LEVEL"),
-    "heartbeat_file": ("--heartbeat-file", "WORKER_HEARTBEAT_FILE"),
-}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -79,54 +111,16 @@ def _parser() -> argparse.ArgumentParser:
         epilog="API keys come from the environment only: API_KEY (+ TENANT_NAME) or "
         "API_KEYS + TENANT_NAMES (comma-separated, same count).",
     )
-    helps = {
-        "api_url": "base URL of the API (API_URL, default http://localhost:8000)",
-        "handler": f"module:function to run per event (WORKER_HANDLER, default {DEFAULT_HANDLER})",
-        "concurrency": "handlers running at once per tenant (WORKER_CONCURRENCY, default 32)",
-        "lease_seconds": "lease per claimed event, 1-43200; a handler still running when it "
-        "is about to end is cancelled (WORKER_LEASE_SECONDS, default 30)",
-        "poll_interval": "long-poll wait per claim in seconds, at most 20; below 1 the worker "
-        "pauses this long between empty claims instead (POLL_INTERVAL, default 5)",
-        "grace_seconds": "on SIGTERM/SIGINT, how long running handlers may finish "
-        "(WORKER_GRACE_SECONDS, default 20)",
-        "log_level": "debug, info, warning or error (WORKER_LOG_LEVEL, default info)",
-        "heartbeat_file": "a file touched every few seconds while the worker runs, for a "
-        "container health check (WORKER_HEARTBEAT_FILE, default none)",
-    }
-    metavars = {
-        "api_url": "URL",
-        "handler": "MODULE:FUNCTION",
-        "concurrency": "N",
-        "log_level": "LEVEL",
-        "heartbeat_file": "PATH",
-    }
-    for name, (flag, _variable) in OPTIONS.items():
-        metavar = metavars.get(name, "SECONDS")
-        parser.add_argument(flag, dest=name, default=None, metavar=metavar, help=helps[name])
-    parser.add_argument(
-        "--once",
-        action="store_true",
-        help="drain everything claimable for every tenant, then exit",
-    )
+    add_flags(parser, Settings)
     return parser
 
 
 def load_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Settings:
     """Build settings from flags, then the environment, then defaults; raise `ConfigError`."""
     environ = os.environ if environ is None else environ
-    args = _parser().parse_args(list(argv))
-    raw: dict[str, tuple[str, str]] = {}
-    for name, (flag, variable) in OPTIONS.items():
-        value = getattr(args, name)
-        if value is not None:
-            raw[name] = (flag, value)
-        elif environ.get(variable, "").strip():
-            raw[name] = (variable, environ[variable].strip())
-    return Settings(
-        tenants=_tenants(environ),
-        once=bool(args.once),
-        **{name: _PARSERS[name](source, value) for name, (source, value) in raw.items()},
-    )
+    flags = vars(_parser().parse_args(list(argv)))
+    given = read(Settings, flags, environ)
+    return convert(Settings, given, ConfigError, tenants=_tenants(environ))
 
 
 def _tenants(environ: Mapping[str, str]) -> tuple[Tenant, ...]:
@@ -152,55 +146,3 @@ def _tenants(environ: Mapping[str, str]) -> tuple[Tenant, ...]:
     if len(set(key_list)) != len(key_list):
         raise ConfigError("API_KEYS must not repeat a key")
     return tuple(Tenant(name, k) for name, k in zip(names, key_list, strict=True))
-
-
-def _url(source: str, value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"{source} must be an http(s) URL, got {value!r}")
-    return value.rstrip("/")
-
-
-def _text(source: str, value: str) -> str:
-    return value
-
-
-def _level(source: str, value: str) -> str:
-    if value.lower() not in LOG_LEVELS:
-        raise ConfigError(f"{source} must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
-    return value.lower()
-
-
-def _integer(low: int, high: int) -> Callable[[str, str], int]:
-    def parse(source: str, value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise ConfigError(f"{source} must be an integer, got {value!r}") from None
-        if not low <= number <= high:
-            raise ConfigError(f"{source} must be between {low} and {high}, got {number}")
-        return number
-
-    return parse
-
-
-def _seconds(source: str, value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigError(f"{source} must be a number of seconds, got {value!r}") from None
-    if not math.isfinite(number) or number < 0:
-        raise ConfigError(f"{source} must be a number of seconds >= 0, got {value!r}")
-    return number
-
-
-_PARSERS: dict[str, Callable[[str, str], Any]] = {
-    "api_url": _url,
-    "handler": _text,
-    "concurrency": _integer(1, 1000),
-    "lease_seconds": _integer(1, MAX_LEASE_SECONDS),
-    "poll_interval": _seconds,
-    "grace_seconds": _seconds,
-    "log_level": _level,
-    "heartbeat_file": _text,
-}

@@ -188,8 +188,16 @@ def test_refused_key_stops_that_tenant_and_the_others_drain(
     [
         ({}, [], "no API key"),
         ({"API_KEYS": "a,b", "TENANT_NAMES": "x"}, [], "API_KEYS has 2 entries"),
-        ({"API_KEY": "k"}, ["--lease-seconds", "0"], "--lease-seconds must be between"),
-        ({"API_KEY": "k", "POLL_INTERVAL": "soon"}, [], "POLL_INTERVAL must be a number"),
+        (
+            {"API_KEY": "k"},
+            ["--lease-seconds", "0"],
+            "--lease-seconds must be an integer between 1 and 43200, not '0'",
+        ),
+        (
+            {"API_KEY": "k", "POLL_INTERVAL": "soon"},
+            [],
+            "POLL_INTERVAL must be a number of seconds >= 0, not 'soon'",
+        ),
         ({"API_KEY": "k"}, ["--handler", "tests.worker.handlers:not_async"], "async function"),
         ({"API_KEY": "k"}, ["--bogus"], "unrecognized arguments"),
     ],
