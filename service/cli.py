@@ -98,12 +98,8 @@ def _runs(
 
     def run(settings: Settings, args: argparse.Namespace) -> None:
         async def with_store() -> None:
-            store = open_store(settings)
-            await store.start()
-            try:
+            async with open_store(settings) as store:
                 await command(store, settings, args)
-            finally:
-                await store.close()
 
         asyncio.run(with_store())
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Self
 
 Status = Literal["undelivered", "delivered"]
 ReleaseOutcome = Literal["released", "not_found", "delivered"]
@@ -66,13 +66,20 @@ class ApiKey:
 
 
 class Store(abc.ABC):
-    """Events and API keys. Open with `start()`, close with `close()`."""
+    """Events and API keys. Open with `async with store:` (or `start()`, then `close()`)."""
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Open connections and clients."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release everything `start` opened."""
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
 
     @abc.abstractmethod
     async def ping(self) -> None:
