@@ -28,10 +28,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from common import free_port, wait_until_up
+from common import BIN, create_key, free_port, wait_until_up
 
 HERE = Path(__file__).resolve().parent
-BIN = Path(sys.executable).parent
 EVENT = {
     "event_type": "customer.created",
     "customer": {"id": "cus_8f3a9c2e", "email": "alice@acme.example", "name": "Alice Example"},
@@ -147,13 +146,7 @@ def dynamodb_cpu(workdir: Path, requests: int) -> tuple[float, int]:
             check=True,
             capture_output=True,
         )
-        key = subprocess.run(
-            [str(BIN / "trigger-api"), "keys", "create", "--tenant", "acme"],
-            env={**os.environ, **env},
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+        key = create_key("acme", env=env)
         with process([str(BIN / "trigger-api"), "serve", "--port", str(api_port)], env=env) as api:
             url = f"http://127.0.0.1:{api_port}"
             wait_until_up(f"{url}/health")

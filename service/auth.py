@@ -14,6 +14,7 @@ from collections import OrderedDict
 
 from starlette.requests import Request
 
+from service.clock import now_ms
 from service.problems import unauthorized
 from service.store.base import ApiKey, Store
 
@@ -27,6 +28,14 @@ def generate_key() -> str:
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def mint_key(store: Store, tenant: str, *, now: int | None = None) -> str:
+    """A new active key for `tenant`. Only its hash is stored: this is the one chance to see it."""
+    key = generate_key()
+    created_at = now_ms() if now is None else now
+    await store.put_api_key(ApiKey(hash_key(key), tenant, True, created_at))
+    return key
 
 
 def key_id(key_hash: str) -> str:

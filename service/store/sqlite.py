@@ -14,10 +14,10 @@ import contextlib
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from service.clock import now_ms
 from service.store.base import (
     ApiKey,
     DuplicateEventId,
@@ -151,7 +151,7 @@ class SqliteStore(Store):
         while True:
             await asyncio.sleep(PURGE_INTERVAL_SECONDS)
             with contextlib.suppress(StoreUnavailable):  # the next round tries again
-                await self.purge_expired(int(time.time() * 1000))
+                await self.purge_expired(now_ms())
 
     async def purge_expired(self, now: int) -> int:
         """Delete expired events and idempotency records; reads skip them either way."""
