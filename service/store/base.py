@@ -55,6 +55,7 @@ class IdempotencyRecord:
     status: int
     response: bytes
     expires_at: int
+    location: str | None = None  # the answer's Location header, when it had one
 
 
 @dataclass(frozen=True, slots=True)

@@ -673,7 +673,7 @@ def _record_key(tenant: str, key: str) -> str:
 
 
 def _record_item(tenant: str, record: IdempotencyRecord) -> dict[str, dict[str, Any]]:
-    return {
+    item: dict[str, dict[str, Any]] = {
         _PK: {"S": _record_key(tenant, record.key)},
         _SK: {"S": "I"},
         "key": {"S": record.key},
@@ -683,15 +683,20 @@ def _record_item(tenant: str, record: IdempotencyRecord) -> dict[str, dict[str, 
         "exp": _number(record.expires_at),
         _TTL: _number(_seconds(record.expires_at)),
     }
+    if record.location is not None:
+        item["location"] = {"S": record.location}
+    return item
 
 
 def _record(item: Item) -> IdempotencyRecord:
+    location = item.get("location")
     return IdempotencyRecord(
         key=item["key"]["S"],
         body_hash=item["body_hash"]["S"],
         status=int(item["http_status"]["N"]),
         response=item["response"]["B"],
         expires_at=int(item["exp"]["N"]),
+        location=None if location is None else location["S"],
     )
 
 

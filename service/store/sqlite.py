@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
     status     INTEGER NOT NULL,
     response   BLOB    NOT NULL,
     expires_at INTEGER NOT NULL,
+    location   TEXT,
     PRIMARY KEY (tenant, key)
 );
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -181,14 +182,14 @@ class SqliteStore(Store):
         def insert(db: sqlite3.Connection) -> IdempotencyRecord | None:
             if idempotency is not None:
                 found = db.execute(
-                    "SELECT body_hash, status, response, expires_at FROM idempotency"
+                    "SELECT body_hash, status, response, expires_at, location FROM idempotency"
                     " WHERE tenant = ? AND key = ? AND expires_at > ?",
                     (tenant, idempotency.key, now),
                 ).fetchone()
                 if found is not None:
-                    body_hash, status, response, expires_at = found
+                    body_hash, status, response, expires_at, location = found
                     return IdempotencyRecord(
-                        idempotency.key, body_hash, status, bytes(response), expires_at
+                        idempotency.key, body_hash, status, bytes(response), expires_at, location
                     )
             try:
                 db.executemany(
@@ -200,7 +201,9 @@ class SqliteStore(Store):
                 raise DuplicateEventId("an event id already exists") from None
             if idempotency is not None:
                 db.execute(
-                    "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO idempotency"
+                    " (tenant, key, body_hash, status, response, expires_at, location)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         tenant,
                         idempotency.key,
@@ -208,6 +211,7 @@ class SqliteStore(Store):
                         idempotency.status,
                         idempotency.response,
                         idempotency.expires_at,
+                        idempotency.location,
                     ),
                 )
             return None
