@@ -8,9 +8,9 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from service.bodies import decode, json_response, read_body
 from service.clock import now_ms
 from service.context import Context
-from service.http import decode, json_response, read_body
 from service.ids import is_event_id
 from service.models import AckRequest, AckResult, ClaimRequest, Event, EventList, StatusBody
 from service.problems import ApiError, not_found

@@ -15,9 +15,9 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from service.bodies import decode, describe, raw_json_response, read_body, require_utf8
 from service.clock import now_ms
 from service.context import Context
-from service.http import decode, describe, raw_json_response, read_body, require_utf8
 from service.ids import new_event_id
 from service.models import BatchCreated, BatchRequest, CreatedEvent, encode
 from service.problems import ApiError, too_large, validation_error
