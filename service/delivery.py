@@ -51,7 +51,7 @@ async def release(request: Request) -> Response:
         outcome = await ctx.store.release_event(tenant, event_id, now=now_ms())
     if outcome == "not_found":
         raise not_found()
-    if outcome == "delivered":
+    if outcome == "already_delivered":
         raise ApiError(409, "already_delivered", "The event was delivered; it cannot be released.")
     ctx.notifier.notify(tenant)
     return json_response(request, StatusBody("released"))

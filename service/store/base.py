@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal, Self
 
 Status = Literal["undelivered", "delivered"]
-ReleaseOutcome = Literal["released", "not_found", "delivered"]
+ReleaseOutcome = Literal["released", "not_found", "already_delivered"]
 
 
 class StoreError(Exception):

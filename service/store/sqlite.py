@@ -314,7 +314,7 @@ class SqliteStore(Store):
             if row is None:
                 return "not_found"
             if row[0]:
-                return "delivered"
+                return "already_delivered"
             db.execute(
                 "UPDATE events SET lease_until = 0 WHERE tenant = ? AND id = ?",
                 (tenant, event_id),
