@@ -1,8 +1,5 @@
-"""docker-compose.yml and the Dockerfile, checked without a container engine.
-
-`../shared/tools/container-smoke run` builds and runs them for real; these catch structural
-regressions in CI.
-"""
+"""docker-compose.yml and the Dockerfile, checked without a container engine: these catch
+structural regressions where no image can be built or run."""
 
 from __future__ import annotations
 
