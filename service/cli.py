@@ -22,6 +22,9 @@ from service.store.base import Store, StoreError
 
 DEMO_TENANTS = ("acme", "globex", "initech")
 TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+# How long `serve` lets in-flight requests finish on SIGTERM; whatever stops the process (compose,
+# ECS) must wait longer than this before its SIGKILL.
+GRACEFUL_SHUTDOWN_SECONDS = 25
 
 
 class CommandError(Exception):
@@ -128,7 +131,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
         http="httptools",
         access_log=args.access_log,
         proxy_headers=True,  # the ALB's X-Forwarded-*; trusted from FORWARDED_ALLOW_IPS
-        timeout_graceful_shutdown=25,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         log_level="info",
     )
 
