@@ -46,8 +46,10 @@ class WorkerService(Construct):
             self,
             "ApiKeys",
             description="Trigger API worker: API_KEYS and TENANT_NAMES (comma-separated)",
-            # A random placeholder until the operator stores real keys (docs/DEPLOY.md): the
-            # first deploy runs no worker task (workerMinTasks=0), as refused keys make it exit.
+            # A random placeholder until the operator stores real keys (docs/DEPLOY.md). A worker
+            # whose keys are all refused exits and ECS starts another, so a first deploy with the
+            # default workerMinTasks=1 never settles and the circuit breaker rolls the stack back:
+            # that deploy passes `-c workerMinTasks=0`.
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 secret_string_template=json.dumps({"TENANT_NAMES": "acme"}),
                 generate_string_key="API_KEYS",

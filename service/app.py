@@ -24,13 +24,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        store = open_store(settings)
-        await store.start()
-        try:
+        async with open_store(settings) as store:
             auth = Authenticator(store, ttl=settings.api_key_cache_seconds)
             yield {"ctx": Context(settings, store, auth, Notifier(), document)}
-        finally:
-            await store.close()
 
     return Starlette(
         routes=ROUTES,

@@ -14,6 +14,7 @@ from collections import OrderedDict
 
 from starlette.requests import Request
 
+from service.clock import now_ms
 from service.problems import unauthorized
 from service.store.base import ApiKey, Store
 
@@ -25,15 +26,16 @@ def generate_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)  # 256 bits
 
 
-async def mint_key(store: Store, tenant: str) -> str:
-    """Make a key for `tenant`, store its hash, and return the key: the only time it is seen."""
-    key = generate_key()
-    await store.put_api_key(ApiKey(hash_key(key), tenant, True, time.time_ns() // 1_000_000))
-    return key
-
-
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def mint_key(store: Store, tenant: str, *, now: int | None = None) -> str:
+    """A new active key for `tenant`. Only its hash is stored: this is the one chance to see it."""
+    key = generate_key()
+    created_at = now_ms() if now is None else now
+    await store.put_api_key(ApiKey(hash_key(key), tenant, True, created_at))
+    return key
 
 
 def key_id(key_hash: str) -> str:

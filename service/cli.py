@@ -15,11 +15,10 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
-from service.auth import generate_key, hash_key, key_id
-from service.context import now_ms
+from service.auth import hash_key, key_id, mint_key
 from service.settings import Settings, SettingsError, load_settings
 from service.store import open_store
-from service.store.base import ApiKey, Store, StoreError
+from service.store.base import Store, StoreError
 from service.typed_settings import add_flags
 
 DEMO_TENANTS = ("acme", "globex", "initech")
@@ -27,6 +26,9 @@ TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 # The settings offered as flags: the store's on every command, the address on `serve`.
 STORE_FLAGS = ("store", "db", "events_table", "keys_table")
 SERVE_FLAGS = ("host", "port")
+# How long `serve` lets in-flight requests finish on SIGTERM; whatever stops the process (compose,
+# ECS) must wait longer than this before its SIGKILL.
+GRACEFUL_SHUTDOWN_SECONDS = 25
 
 
 class CommandError(Exception):
@@ -95,12 +97,8 @@ def _runs(
 
     def run(settings: Settings, args: argparse.Namespace) -> None:
         async def with_store() -> None:
-            store = open_store(settings)
-            await store.start()
-            try:
+            async with open_store(settings) as store:
                 await command(store, settings, args)
-            finally:
-                await store.close()
 
         asyncio.run(with_store())
 
@@ -130,7 +128,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
         http="httptools",
         access_log=args.access_log,
         proxy_headers=True,  # the ALB's X-Forwarded-*; trusted from FORWARDED_ALLOW_IPS
-        timeout_graceful_shutdown=25,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         log_level="info",
     )
 
@@ -148,7 +146,7 @@ async def _seed_if_empty(store: Store, settings: Settings, args: argparse.Namesp
 
 
 async def seed(store: Store, settings: Settings, args: argparse.Namespace) -> None:
-    keys = [await _new_key(store, tenant) for tenant in DEMO_TENANTS]
+    keys = [await mint_key(store, tenant) for tenant in DEMO_TENANTS]
     for tenant, key in zip(DEMO_TENANTS, keys, strict=True):
         print(f"export {tenant.upper()}_API_KEY='{key}'")
     print(f"export API_KEYS='{','.join(keys)}'")
@@ -161,7 +159,7 @@ async def keys_create(store: Store, settings: Settings, args: argparse.Namespace
         raise CommandError(
             f"invalid tenant name {tenant!r}: use 1-63 of a-z, 0-9, '-', '_' (not first)"
         )
-    print(await _new_key(store, tenant))
+    print(await mint_key(store, tenant))
 
 
 async def keys_revoke(store: Store, settings: Settings, args: argparse.Namespace) -> None:
@@ -190,9 +188,3 @@ async def create_tables(store: Store, settings: Settings, args: argparse.Namespa
         raise CommandError("tables create needs the DynamoDB store (--store dynamodb)")
     await store.create_tables()
     print(f"tables ready: {settings.events_table}, {settings.keys_table}", file=sys.stderr)
-
-
-async def _new_key(store: Store, tenant: str) -> str:
-    key = generate_key()
-    await store.put_api_key(ApiKey(hash_key(key), tenant, True, now_ms()))
-    return key

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from service.auth import Authenticator
@@ -10,10 +9,6 @@ from service.cursors import CursorCodec
 from service.notifier import Notifier
 from service.settings import Settings
 from service.store.base import Store
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(slots=True)

@@ -8,8 +8,9 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service.context import Context, now_ms
-from service.http import decode, json_response, read_body
+from service.bodies import decode, json_response, read_body
+from service.clock import now_ms
+from service.context import Context
 from service.ids import is_event_id
 from service.models import AckRequest, AckResult, ClaimRequest, Event, EventList, StatusBody
 from service.problems import ApiError, not_found
@@ -50,7 +51,7 @@ async def release(request: Request) -> Response:
         outcome = await ctx.store.release_event(tenant, event_id, now=now_ms())
     if outcome == "not_found":
         raise not_found()
-    if outcome == "delivered":
+    if outcome == "already_delivered":
         raise ApiError(409, "already_delivered", "The event was delivered; it cannot be released.")
     ctx.notifier.notify(tenant)
     return json_response(request, StatusBody("released"))

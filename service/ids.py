@@ -1,10 +1,13 @@
-"""Event ids: `evt_` + a ULID (48-bit ms timestamp, 80 random bits, Crockford base32), monotonic
-within a process so ids made in one millisecond still sort in creation order.
+"""Event ids: `evt_` + a ULID (48-bit ms timestamp, 80 random bits, Crockford base32); within
+a process each one sorts after the one before.
 
-Hand-written rather than python-ulid's generator: that one encodes base32 a character at a time
-in Python (~9 µs an id, a sixth of the ingest route's own CPU). Here two characters (10 bits)
-come from one table lookup, and the timestamp's ten characters are encoded once per
-millisecond: about 1.5 µs an id.
+That order is why this is written here: listing and claiming go in id order. python-ulid's
+generator keeps it only within one millisecond: given an earlier timestamp than the last (the
+clock stepped back, or a request that read the clock first reached the generator second) it
+draws fresh random bits, and the new id sorts before ones already issued. Here an earlier or
+equal `now` stays in the last id's millisecond and adds one. It is also 2-3x faster than
+python-ulid (about 1.5 µs an id against 4): two characters (10 bits) come from one table
+lookup, and the timestamp's ten characters are encoded once per millisecond.
 """
 
 from __future__ import annotations

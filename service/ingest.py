@@ -15,8 +15,9 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service.context import Context, now_ms
-from service.http import decode, describe, raw_json_response, read_body, require_utf8
+from service.bodies import decode, describe, raw_json_response, read_body, require_utf8
+from service.clock import now_ms
+from service.context import Context
 from service.ids import new_event_id
 from service.models import BatchCreated, BatchRequest, CreatedEvent, encode
 from service.problems import ApiError, too_large, validation_error
@@ -29,7 +30,6 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 _payload_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _batch_decoder = msgspec.json.Decoder(BatchRequest)
-_created_decoder = msgspec.json.Decoder(CreatedEvent)
 _any_decoder = msgspec.json.Decoder()
 
 
@@ -42,7 +42,12 @@ async def create_event(request: Request) -> Response:
     now = now_ms()
     event = NewEvent(new_event_id(now), now, body, now + ctx.settings.undelivered_retention_ms)
     answer = encode(CreatedEvent(event.id, now))
-    return await _store(request, tenant, [event], key, "event", body, answer, now)
+    location = f"/v1/events/{event.id}"
+    record = _record(key, "event", body, answer, now, location=location)
+    replayed = await _insert(ctx, tenant, [event], record, now)
+    if replayed is not None:
+        return _replay(request, replayed)
+    return raw_json_response(request, answer, 201, {"Location": location})
 
 
 async def create_batch(request: Request) -> Response:
@@ -62,7 +67,11 @@ async def create_batch(request: Request) -> Response:
     expires_at = now + ctx.settings.undelivered_retention_ms
     events = [NewEvent(new_event_id(now), now, payload, expires_at) for payload in payloads]
     answer = encode(BatchCreated([CreatedEvent(e.id, now) for e in events]))
-    return await _store(request, tenant, events, key, "batch", body, answer, now)
+    record = _record(key, "batch", body, answer, now)
+    replayed = await _insert(ctx, tenant, events, record, now)
+    if replayed is not None:
+        return _replay(request, replayed)
+    return raw_json_response(request, answer, 201)
 
 
 def _check_object(body: bytes) -> None:
@@ -100,46 +109,46 @@ def body_hash(route: str, body: bytes) -> str:
     return hashlib.sha256(route.encode() + b"\n" + canonical).hexdigest()
 
 
-async def _store(
-    request: Request,
-    tenant: str,
-    events: Sequence[NewEvent],
+def _record(
     key: str | None,
     route: str,
     body: bytes,
     answer: bytes,
     now: int,
-) -> Response:
-    ctx: Context = request.state.ctx
-    record = None
-    if key is not None:
-        record = IdempotencyRecord(
-            key, body_hash(route, body), 201, answer, now + IDEMPOTENCY_WINDOW_MS
-        )
-    existing = await ctx.store.insert_events(tenant, events, idempotency=record, now=now)
-    if existing is None:
+    *,
+    location: str | None = None,
+) -> IdempotencyRecord | None:
+    """What a retry with the same Idempotency-Key is answered with; None without a key."""
+    if key is None:
+        return None
+    expires_at = now + IDEMPOTENCY_WINDOW_MS
+    return IdempotencyRecord(key, body_hash(route, body), 201, answer, expires_at, location)
+
+
+async def _insert(
+    ctx: Context,
+    tenant: str,
+    events: Sequence[NewEvent],
+    record: IdempotencyRecord | None,
+    now: int,
+) -> IdempotencyRecord | None:
+    """Store the events, or return the record a request with the same key left already."""
+    held = await ctx.store.insert_events(tenant, events, idempotency=record, now=now)
+    if held is None:
         ctx.notifier.notify(tenant)
-        return _created(request, route, 201, answer, {}, events[0].id)
+        return None
     assert record is not None
-    if existing.body_hash != record.body_hash:
+    if held.body_hash != record.body_hash:
         raise ApiError(
             422,
             "idempotency_key_reused",
             "This Idempotency-Key was already used with a different request body.",
         )
-    first_id = _created_decoder.decode(existing.response).id if route == "event" else ""
-    replayed = {"Idempotent-Replayed": "true"}
-    return _created(request, route, existing.status, existing.response, replayed, first_id)
+    return held
 
 
-def _created(
-    request: Request,
-    route: str,
-    status: int,
-    answer: bytes,
-    headers: dict[str, str],
-    event_id: str,
-) -> Response:
-    if route == "event":
-        headers["Location"] = f"/v1/events/{event_id}"
-    return raw_json_response(request, answer, status, headers)
+def _replay(request: Request, record: IdempotencyRecord) -> Response:
+    headers = {"Idempotent-Replayed": "true"}
+    if record.location is not None:
+        headers["Location"] = record.location
+    return raw_json_response(request, record.response, record.status, headers)

@@ -1,6 +1,6 @@
 """Request ids: the client's `X-Request-ID` when it is sane, else one made here.
 
-Set on each response by the response helpers (`service/http.py`, `service/problems.py`) rather
+Set on each response by the response helpers (`service/bodies.py`, `service/problems.py`) rather
 than by a middleware: an extra ASGI layer costs every request ~8 µs (each await in the chain is
 resumed through it), an eighth of the ingest route's own CPU.
 """

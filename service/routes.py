@@ -9,8 +9,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from service import delivery, ingest
-from service.context import Context, now_ms
-from service.http import empty_response, json_response, raw_json_response
+from service.bodies import empty_response, json_response, raw_json_response
+from service.clock import now_ms
+from service.context import Context
 from service.ids import is_event_id
 from service.models import Event, EventPage, StatusBody
 from service.problems import not_found, validation_error

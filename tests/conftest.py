@@ -259,6 +259,19 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
 # -- a real `trigger-api serve` process ----------------------------------------------------
 
 
+def create_key(db: Path, tenant: str) -> str:
+    """A key for a service running in another process on the SQLite file `db`, made the way an
+    operator makes one: `trigger-api keys create`."""
+    done = subprocess.run(
+        [TRIGGER_API, "keys", "create", "--tenant", tenant, "--db", str(db)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return done.stdout.strip()
+
+
 class Server:
     """`trigger-api serve` on a free port; stdout and stderr go to files beside the test."""
 

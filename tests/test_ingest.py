@@ -148,7 +148,7 @@ async def test_a_retry_with_the_same_key_replays_the_first_answer(api: Api) -> N
     retry = await api.client.post("/v1/events", content=b'{ "b": 2, "a": 1 }', headers=headers)
 
     assert first.status_code == retry.status_code == 201
-    assert retry.json() == first.json()
+    assert retry.content == first.content
     assert retry.headers["idempotent-replayed"] == "true"
     assert "idempotent-replayed" not in first.headers
     assert retry.headers["location"] == first.headers["location"]
@@ -177,8 +177,10 @@ async def test_batches_replay_too(api: Api) -> None:
     retry = await api.client.post("/v1/events/batch", json=body, headers=headers)
 
     assert retry.status_code == 201
-    assert retry.json() == first.json()
+    assert retry.content == first.content
     assert retry.headers["idempotent-replayed"] == "true"
+    assert "location" not in first.headers
+    assert "location" not in retry.headers
     assert len(await all_ids(api, api.acme)) == 10
 
 

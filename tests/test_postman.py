@@ -12,23 +12,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TRIGGER_API, Server
+from tests.conftest import Server, create_key
 
 ROOT = Path(__file__).resolve().parents[1]
 COLLECTION = ROOT / "docs" / "postman_collection.json"
 NEWMAN = ROOT / "node_modules" / ".bin" / "newman"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def mint_key(db: Path, tenant: str) -> str:
-    done = subprocess.run(
-        [TRIGGER_API, "keys", "create", "--tenant", tenant, "--db", str(db)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    )
-    return done.stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +73,8 @@ def test_newman_runs_the_collection_green(service: tuple[Server, Path], tmp_path
             "(./scripts/test does it when package-lock.json exists)"
         )
     server, db = service
-    api_key = mint_key(db, "postman-acme")
-    other_api_key = mint_key(db, "postman-globex")
+    api_key = create_key(db, "postman-acme")
+    other_api_key = create_key(db, "postman-globex")
     summary = tmp_path / "newman.json"
 
     done = subprocess.run(

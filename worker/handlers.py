@@ -25,7 +25,7 @@ current_tenant: ContextVar[str] = ContextVar("current_tenant", default="")
 
 
 async def log_event(event: dict[str, Any]) -> None:
-    """The default: log the event, like the original mock worker did."""
+    """The default: log each event (tenant, id and payload) at INFO, one line per event."""
     log(
         logging.INFO,
         "processing event",

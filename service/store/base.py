@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal, Self
 
 Status = Literal["undelivered", "delivered"]
-ReleaseOutcome = Literal["released", "not_found", "delivered"]
+ReleaseOutcome = Literal["released", "not_found", "already_delivered"]
 
 
 class StoreError(Exception):
@@ -55,6 +55,7 @@ class IdempotencyRecord:
     status: int
     response: bytes
     expires_at: int
+    location: str | None = None  # the answer's Location header, when it had one
 
 
 @dataclass(frozen=True, slots=True)

@@ -510,7 +510,7 @@ class DynamoStore(Store):
         applied, item = await self._update_event(tenant, event_id, _RELEASE, values, "NONE")
         if applied:
             return "released"
-        return "delivered" if _delivered(item, now) else "not_found"
+        return "already_delivered" if _delivered(item, now) else "not_found"
 
     # -- API keys -----------------------------------------------------------------------------
 
@@ -526,7 +526,7 @@ class DynamoStore(Store):
                 {
                     "Put": {
                         "TableName": self._keys,
-                        "Item": {**_key_key(key.key_hash), **attributes},
+                        "Item": {**_lookup_key(key.key_hash), **attributes},
                     }
                 },
                 {
@@ -541,7 +541,7 @@ class DynamoStore(Store):
     @_unavailable_on_failure
     async def get_api_key(self, key_hash: str) -> ApiKey | None:
         response = await self._db.get_item(
-            TableName=self._keys, Key=_key_key(key_hash), ConsistentRead=True
+            TableName=self._keys, Key=_lookup_key(key_hash), ConsistentRead=True
         )
         item = response.get("Item")
         return None if item is None else _api_key(key_hash, item)
@@ -573,7 +573,7 @@ class DynamoStore(Store):
 
         try:
             await self._db.transact_write_items(
-                TransactItems=[revoke(_key_key(key_hash)), revoke(_listing_key(key_hash))]
+                TransactItems=[revoke(_lookup_key(key_hash)), revoke(_listing_key(key_hash))]
             )
         except self._db.exceptions.TransactionCanceledException as error:
             codes = {reason.get("Code") for reason in error.response.get("CancellationReasons", [])}
@@ -680,7 +680,7 @@ def _record_key(tenant: str, key: str) -> str:
 
 
 def _record_item(tenant: str, record: IdempotencyRecord) -> dict[str, dict[str, Any]]:
-    return {
+    item: dict[str, dict[str, Any]] = {
         _PK: {"S": _record_key(tenant, record.key)},
         _SK: {"S": "I"},
         "key": {"S": record.key},
@@ -690,15 +690,20 @@ def _record_item(tenant: str, record: IdempotencyRecord) -> dict[str, dict[str, 
         "exp": _number(record.expires_at),
         _TTL: _number(_seconds(record.expires_at)),
     }
+    if record.location is not None:
+        item["location"] = {"S": record.location}
+    return item
 
 
 def _record(item: Item) -> IdempotencyRecord:
+    location = item.get("location")
     return IdempotencyRecord(
         key=item["key"]["S"],
         body_hash=item["body_hash"]["S"],
         status=int(item["http_status"]["N"]),
         response=item["response"]["B"],
         expires_at=int(item["exp"]["N"]),
+        location=None if location is None else location["S"],
     )
 
 
@@ -741,7 +746,8 @@ def _cancellation_outcome(
     raise StoreUnavailable("DynamoDB cancelled the write; try again")
 
 
-def _key_key(key_hash: str) -> dict[str, dict[str, str]]:
+def _lookup_key(key_hash: str) -> dict[str, dict[str, str]]:
+    """The item `get_api_key` reads; `_listing_key` names its copy for `list_api_keys`."""
     return {_KPK: {"S": "K#" + key_hash}, _KSK: {"S": "K"}}
 
 

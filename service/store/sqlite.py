@@ -1,11 +1,9 @@
 """The embedded store: one SQLite file, no other process.
 
-Writes go to a single writer thread that commits everything queued in one transaction (group
-commit): a burst of 64 concurrent creates costs one fsync, not 64, and a future is resolved only
-after COMMIT returns, so a 201 means the event survives `kill -9`. A failing job never takes its
-neighbours down: the batch is then rerun with each job in its own savepoint. Reads run on a
-small pool of reader threads with their own connections (WAL lets them read while the writer
-writes). The event loop never touches a connection.
+Writes are jobs for the group-commit writer (`writer.py`): one thread, one transaction for
+everything queued, a 201 only after COMMIT. Reads run on a small pool of reader threads with
+their own connections (WAL lets them read while the writer writes). The event loop never
+touches a connection.
 """
 
 from __future__ import annotations
@@ -14,13 +12,12 @@ import asyncio
 import concurrent.futures
 import contextlib
 import os
-import queue
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from service.clock import now_ms
 from service.store.base import (
     ApiKey,
     DuplicateEventId,
@@ -32,9 +29,9 @@ from service.store.base import (
     Store,
     StoreUnavailable,
 )
+from service.store.writer import GroupCommitWriter, as_store_error
 
 T = TypeVar("T")
-Job = Callable[[sqlite3.Connection], Any]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -58,6 +55,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
     status     INTEGER NOT NULL,
     response   BLOB    NOT NULL,
     expires_at INTEGER NOT NULL,
+    location   TEXT,
     PRIMARY KEY (tenant, key)
 );
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -70,9 +68,7 @@ CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 """
 
 EVENT_COLUMNS = "id, created_at, delivered, payload, delivered_at, attempts, lease_until"
-MAX_JOBS_PER_COMMIT = 512
 PURGE_INTERVAL_SECONDS = 60.0
-_STOP = object()
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -100,8 +96,7 @@ def _event(row: sqlite3.Row | tuple[Any, ...], now: int) -> Event:
 class SqliteStore(Store):
     def __init__(self, path: str) -> None:
         self._path = path
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
+        self._writer = GroupCommitWriter()
         self._readers: concurrent.futures.ThreadPoolExecutor | None = None
         self._reader_local = threading.local()
         self._reader_connections: list[sqlite3.Connection] = []
@@ -110,11 +105,7 @@ class SqliteStore(Store):
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        connection = await asyncio.to_thread(self._open_writer_connection)
-        self._writer = threading.Thread(
-            target=self._write_loop, args=(connection,), name="sqlite-writer", daemon=True
-        )
-        self._writer.start()
+        await self._writer.start(self._open_writer_connection)
         self._readers = concurrent.futures.ThreadPoolExecutor(
             max_workers=2, thread_name_prefix="sqlite-reader"
         )
@@ -130,10 +121,7 @@ class SqliteStore(Store):
         if self._purger is not None:
             self._purger.cancel()
             await asyncio.gather(self._purger, return_exceptions=True)
-        if self._writer is not None:
-            self._jobs.put(_STOP)
-            await asyncio.to_thread(self._writer.join)
-            self._writer = None
+        await self._writer.close()
         if self._readers is not None:
             self._readers.shutdown(wait=True)
             self._readers = None
@@ -141,46 +129,7 @@ class SqliteStore(Store):
             connection.close()
         self._reader_connections.clear()
 
-    # -- the two ways in: the writer queue and the reader pool -----------------------------------
-
-    async def _write(self, job: Callable[[sqlite3.Connection], T]) -> T:
-        if self._writer is None:
-            raise StoreUnavailable("store is not open")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._jobs.put((job, future))
-        return await future
-
-    def _write_loop(self, connection: sqlite3.Connection) -> None:
-        try:
-            while True:
-                batch = [self._jobs.get()]
-                while len(batch) < MAX_JOBS_PER_COMMIT:
-                    try:
-                        batch.append(self._jobs.get_nowait())
-                    except queue.Empty:
-                        break
-                stop = any(item is _STOP for item in batch)
-                work = [item for item in batch if item is not _STOP]
-                if work:
-                    self._commit(connection, work)
-                if stop:
-                    return
-        finally:
-            connection.close()
-
-    def _commit(
-        self, connection: sqlite3.Connection, work: list[tuple[Job, asyncio.Future[Any]]]
-    ) -> None:
-        try:
-            try:
-                outcomes = _transaction(connection, [job for job, _ in work], isolated=False)
-            except _JobFailed:
-                # Run the batch again with each job in a savepoint, so only the failing job fails.
-                outcomes = _transaction(connection, [job for job, _ in work], isolated=True)
-        except sqlite3.Error as error:
-            outcomes = [(False, _as_store_error(error))] * len(work)
-        loop = work[0][1].get_loop()
-        loop.call_soon_threadsafe(_resolve, [f for _, f in work], outcomes)
+    # -- the two ways in: the writer and the reader pool -----------------------------------------
 
     async def _read(self, job: Callable[[sqlite3.Connection], T]) -> T:
         if self._readers is None:
@@ -189,7 +138,7 @@ class SqliteStore(Store):
         try:
             return await loop.run_in_executor(self._readers, self._run_read, job)
         except sqlite3.Error as error:
-            raise _as_store_error(error) from None
+            raise as_store_error(error) from None
 
     def _run_read(self, job: Callable[[sqlite3.Connection], T]) -> T:
         connection: sqlite3.Connection | None = getattr(self._reader_local, "connection", None)
@@ -203,7 +152,7 @@ class SqliteStore(Store):
         while True:
             await asyncio.sleep(PURGE_INTERVAL_SECONDS)
             with contextlib.suppress(StoreUnavailable):  # the next round tries again
-                await self.purge_expired(int(time.time() * 1000))
+                await self.purge_expired(now_ms())
 
     async def purge_expired(self, now: int) -> int:
         """Delete expired events and idempotency records; reads skip them either way."""
@@ -213,7 +162,7 @@ class SqliteStore(Store):
             db.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now,))
             return int(events)
 
-        return await self._write(purge)
+        return await self._writer.submit(purge)
 
     async def ping(self) -> None:
         await self._read(lambda db: db.execute("SELECT 1").fetchone())
@@ -233,14 +182,14 @@ class SqliteStore(Store):
         def insert(db: sqlite3.Connection) -> IdempotencyRecord | None:
             if idempotency is not None:
                 found = db.execute(
-                    "SELECT body_hash, status, response, expires_at FROM idempotency"
+                    "SELECT body_hash, status, response, expires_at, location FROM idempotency"
                     " WHERE tenant = ? AND key = ? AND expires_at > ?",
                     (tenant, idempotency.key, now),
                 ).fetchone()
                 if found is not None:
-                    body_hash, status, response, expires_at = found
+                    body_hash, status, response, expires_at, location = found
                     return IdempotencyRecord(
-                        idempotency.key, body_hash, status, bytes(response), expires_at
+                        idempotency.key, body_hash, status, bytes(response), expires_at, location
                     )
             try:
                 db.executemany(
@@ -252,7 +201,9 @@ class SqliteStore(Store):
                 raise DuplicateEventId("an event id already exists") from None
             if idempotency is not None:
                 db.execute(
-                    "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO idempotency"
+                    " (tenant, key, body_hash, status, response, expires_at, location)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         tenant,
                         idempotency.key,
@@ -260,11 +211,12 @@ class SqliteStore(Store):
                         idempotency.status,
                         idempotency.response,
                         idempotency.expires_at,
+                        idempotency.location,
                     ),
                 )
             return None
 
-        return await self._write(insert)
+        return await self._writer.submit(insert)
 
     async def get_event(self, tenant: str, event_id: str, *, now: int) -> Event | None:
         def get(db: sqlite3.Connection) -> Event | None:
@@ -326,7 +278,7 @@ class SqliteStore(Store):
             )
             return found
 
-        return await self._write(ack)
+        return await self._writer.submit(ack)
 
     async def delete_event(self, tenant: str, event_id: str, *, now: int) -> bool:
         def delete(db: sqlite3.Connection) -> bool:
@@ -336,7 +288,7 @@ class SqliteStore(Store):
             )
             return cursor.rowcount > 0
 
-        return await self._write(delete)
+        return await self._writer.submit(delete)
 
     async def claim_events(
         self, tenant: str, *, limit: int, lease_until: int, now: int
@@ -351,7 +303,7 @@ class SqliteStore(Store):
             ).fetchall()
             return sorted((_event(row, now) for row in rows), key=lambda e: e.id)
 
-        return await self._write(claim)
+        return await self._writer.submit(claim)
 
     async def release_event(self, tenant: str, event_id: str, *, now: int) -> ReleaseOutcome:
         def release(db: sqlite3.Connection) -> ReleaseOutcome:
@@ -362,19 +314,19 @@ class SqliteStore(Store):
             if row is None:
                 return "not_found"
             if row[0]:
-                return "delivered"
+                return "already_delivered"
             db.execute(
                 "UPDATE events SET lease_until = 0 WHERE tenant = ? AND id = ?",
                 (tenant, event_id),
             )
             return "released"
 
-        return await self._write(release)
+        return await self._writer.submit(release)
 
     # -- API keys ---------------------------------------------------------------------------------
 
     async def put_api_key(self, key: ApiKey) -> None:
-        await self._write(
+        await self._writer.submit(
             lambda db: db.execute(
                 "INSERT OR REPLACE INTO api_keys VALUES (?, ?, ?, ?)",
                 (key.key_hash, key.tenant, key.active, key.created_at),
@@ -406,7 +358,7 @@ class SqliteStore(Store):
             cursor = db.execute("UPDATE api_keys SET active = 0 WHERE key_hash = ?", (key_hash,))
             return cursor.rowcount > 0
 
-        return await self._write(revoke)
+        return await self._writer.submit(revoke)
 
     async def shared_secret(self) -> bytes:
         candidate = os.urandom(32)
@@ -417,58 +369,4 @@ class SqliteStore(Store):
                 db.execute("SELECT value FROM secrets WHERE name = 'cursor'").fetchone()[0]
             )
 
-        return await self._write(secret)
-
-
-class _JobFailed(Exception):
-    """A job raised in a batch run without savepoints; the batch is rolled back and rerun."""
-
-
-def _transaction(
-    connection: sqlite3.Connection, jobs: list[Job], *, isolated: bool
-) -> list[tuple[bool, Any]]:
-    """Run every job in one transaction and commit. Jobs are plain functions of the
-    connection, so a rolled-back batch can run again. Savepoints cost three statements per
-    job, so the common case (no job fails) runs without them."""
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        outcomes = [_run(connection, job, isolated) for job in jobs]
-        connection.execute("COMMIT")
-    except BaseException:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
-    return outcomes
-
-
-def _run(connection: sqlite3.Connection, job: Job, isolated: bool) -> tuple[bool, Any]:
-    if not isolated:
-        try:
-            return True, job(connection)
-        except Exception as error:
-            raise _JobFailed from error
-    connection.execute("SAVEPOINT job")
-    try:
-        outcome = True, job(connection)
-    except Exception as error:
-        connection.execute("ROLLBACK TO job")
-        outcome = False, _as_store_error(error)
-    connection.execute("RELEASE job")
-    return outcome
-
-
-def _as_store_error(error: Exception) -> Exception:
-    """Our own errors pass through; SQLite's become StoreUnavailable without internals."""
-    if isinstance(error, sqlite3.Error):
-        return StoreUnavailable("the embedded store failed")
-    return error
-
-
-def _resolve(futures: list[asyncio.Future[Any]], outcomes: list[tuple[bool, Any]]) -> None:
-    for future, (ok, value) in zip(futures, outcomes, strict=True):
-        if future.done():
-            continue  # the caller gave up (cancelled); the write stands regardless
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
+        return await self._writer.submit(secret)

@@ -6,10 +6,26 @@ import re
 from pathlib import Path
 from typing import Any
 
+from infra.settings import DeploySettings
+from service.cli import GRACEFUL_SHUTDOWN_SECONDS
 from service.store import schema
-from tests.infra.conftest import AZS, DOMAIN_NAME, Match, Synth, of_type, only
+from tests.infra.conftest import (
+    AZS,
+    DOMAIN_NAME,
+    REGION,
+    Match,
+    Synth,
+    cdk_json_context,
+    of_type,
+    only,
+)
+from worker.config import Settings as WorkerSettings
+from worker.tenant import WIND_DOWN_CAP
 
 LISTENER = "AWS::ElasticLoadBalancingV2::Listener"
+SCALABLE_TARGET = "AWS::ApplicationAutoScaling::ScalableTarget"
+SCALING_POLICY = "AWS::ApplicationAutoScaling::ScalingPolicy"
+CPU_METRIC = "ECSServiceAverageCPUUtilization"
 DYNAMODB_STORE = Path(__file__).resolve().parents[2] / "service" / "store" / "dynamodb.py"
 # Run by `trigger-api tables create` with the operator's credentials, never by the service.
 ADMIN_CALLS = {
@@ -19,6 +35,8 @@ ADMIN_CALLS = {
     "update_time_to_live",
     "get_waiter",
 }
+# What the `synth` fixture deploys: cdk.json's context.
+DEPLOYED = DeploySettings.from_context({**cdk_json_context(), "region": REGION}, {})
 TRANSACTION_ACTIONS = {
     "dynamodb:ConditionCheckItem",
     "dynamodb:PutItem",
@@ -104,7 +122,14 @@ def test_both_services_run_the_same_image(synth: Synth) -> None:
     beat = next(e["Value"] for e in worker["Environment"] if e["Name"] == "WORKER_HEARTBEAT_FILE")
     assert worker["HealthCheck"]["Command"][0] == "CMD-SHELL"
     assert f"getmtime('{beat}')" in worker["HealthCheck"]["Command"][1]
-    assert all(c["StopTimeout"] > 0 for c in (api, worker))
+
+
+def test_tasks_stop_cleanly_before_ecs_kills_them(synth: Synth) -> None:
+    api = task_definition(synth, "api")["ContainerDefinitions"][0]
+    worker = task_definition(synth, "worker")["ContainerDefinitions"][0]
+    assert api["StopTimeout"] > GRACEFUL_SHUTDOWN_SECONDS
+    assert not any(e["Name"] == "WORKER_GRACE_SECONDS" for e in worker["Environment"])
+    assert worker["StopTimeout"] >= WorkerSettings(tenants=()).grace_seconds + WIND_DOWN_CAP
 
 
 def test_api_task_is_configured_for_its_tables_behind_the_proxy(synth: Synth) -> None:
@@ -115,7 +140,7 @@ def test_api_task_is_configured_for_its_tables_behind_the_proxy(synth: Synth) ->
         "Ref": table_id(synth, schema.DEFAULT_EVENTS_TABLE)
     }
     assert environment["TRIGGER_KEYS_TABLE"] == {"Ref": table_id(synth, schema.DEFAULT_KEYS_TABLE)}
-    assert environment["AWS_DEFAULT_REGION"] == "us-east-1"
+    assert environment["AWS_DEFAULT_REGION"] == REGION
     assert environment["FORWARDED_ALLOW_IPS"] == "*"
     assert api["PortMappings"] == [{"ContainerPort": 8000, "Protocol": "tcp"}]
 
@@ -319,56 +344,41 @@ def test_worker_reads_its_keys_from_the_secret_and_calls_the_load_balancer(synth
     assert [s["Resource"] for s in reads] == [{"Ref": secret}]
 
 
+def target_tracking(metric: str, target: int) -> dict[str, Any]:
+    specification = Match.object_like({"PredefinedMetricType": metric})
+    return {
+        "TargetTrackingScalingPolicyConfiguration": Match.object_like(
+            {"PredefinedMetricSpecification": specification, "TargetValue": target}
+        )
+    }
+
+
 def test_api_scales_on_cpu_and_on_requests_per_target(synth: Synth) -> None:
     synth.template.has_resource_properties(
-        "AWS::ApplicationAutoScaling::ScalableTarget",
-        {"MinCapacity": 2, "MaxCapacity": 10, "ScalableDimension": "ecs:service:DesiredCount"},
-    )
-    synth.template.has_resource_properties(
-        "AWS::ApplicationAutoScaling::ScalingPolicy",
+        SCALABLE_TARGET,
         {
-            "TargetTrackingScalingPolicyConfiguration": Match.object_like(
-                {
-                    "PredefinedMetricSpecification": Match.object_like(
-                        {"PredefinedMetricType": "ALBRequestCountPerTarget"}
-                    ),
-                    "TargetValue": 1000,
-                }
-            )
+            "MinCapacity": DEPLOYED.api_min_tasks,
+            "MaxCapacity": DEPLOYED.api_max_tasks,
+            "ScalableDimension": "ecs:service:DesiredCount",
         },
     )
     synth.template.has_resource_properties(
-        "AWS::ApplicationAutoScaling::ScalingPolicy",
-        {
-            "TargetTrackingScalingPolicyConfiguration": Match.object_like(
-                {
-                    "PredefinedMetricSpecification": {
-                        "PredefinedMetricType": "ECSServiceAverageCPUUtilization"
-                    },
-                    "TargetValue": 60,
-                }
-            )
-        },
+        SCALING_POLICY,
+        target_tracking("ALBRequestCountPerTarget", DEPLOYED.api_requests_per_target),
+    )
+    synth.template.has_resource_properties(
+        SCALING_POLICY, target_tracking(CPU_METRIC, DEPLOYED.api_cpu_target_percent)
     )
 
 
 def test_worker_scales_within_its_bounds(synth: Synth) -> None:
-    synth.template.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 2)
+    synth.template.resource_count_is(SCALABLE_TARGET, 2)
     synth.template.has_resource_properties(
-        "AWS::ApplicationAutoScaling::ScalableTarget", {"MinCapacity": 1, "MaxCapacity": 4}
+        SCALABLE_TARGET,
+        {"MinCapacity": DEPLOYED.worker_min_tasks, "MaxCapacity": DEPLOYED.worker_max_tasks},
     )
     synth.template.has_resource_properties(
-        "AWS::ApplicationAutoScaling::ScalingPolicy",
-        {
-            "TargetTrackingScalingPolicyConfiguration": Match.object_like(
-                {
-                    "PredefinedMetricSpecification": {
-                        "PredefinedMetricType": "ECSServiceAverageCPUUtilization"
-                    },
-                    "TargetValue": 70,
-                }
-            )
-        },
+        SCALING_POLICY, target_tracking(CPU_METRIC, DEPLOYED.worker_cpu_target_percent)
     )
 
 
@@ -390,7 +400,9 @@ def test_network_spans_two_fixed_azs_with_a_dynamodb_gateway_endpoint(synth: Syn
 
 
 def test_every_log_group_has_a_retention(synth: Synth) -> None:
-    synth.template.all_resources_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30})
+    synth.template.all_resources_properties(
+        "AWS::Logs::LogGroup", {"RetentionInDays": DEPLOYED.log_retention_days}
+    )
 
 
 def test_outputs_give_the_api_url_and_the_table_names(synth: Synth) -> None:

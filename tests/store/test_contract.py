@@ -274,7 +274,7 @@ async def test_release_makes_the_event_claimable_at_once(store: Store, acme: str
     await store.ack_events(acme, [b.id], now=NOW, expires_at=NOW + DAY)
 
     assert await store.release_event(acme, a.id, now=NOW + 1) == "released"
-    assert await store.release_event(acme, b.id, now=NOW + 1) == "delivered"
+    assert await store.release_event(acme, b.id, now=NOW + 1) == "already_delivered"
     assert await store.release_event(acme, new_event_id(NOW), now=NOW + 1) == "not_found"
     [again] = await store.claim_events(acme, limit=5, lease_until=NOW + 60_000, now=NOW + 2)
     assert (again.id, again.attempts) == (a.id, 2)
@@ -296,9 +296,7 @@ async def test_two_store_instances_never_lease_the_same_event(
     store: Store, store_factory: Callable[[], Store], acme: str
 ) -> None:
     # A second client on the same file or tables, as a second service process would have.
-    twin = store_factory()
-    await twin.start()
-    try:
+    async with store_factory() as twin:
         ids = {e.id for e in await insert(store, acme, 20)}
         results = await asyncio.gather(
             *(
@@ -306,8 +304,6 @@ async def test_two_store_instances_never_lease_the_same_event(
                 for s in [store, twin] * 5
             )
         )
-    finally:
-        await twin.close()
     claimed = [e.id for batch in results for e in batch]
     assert len(claimed) == len(set(claimed)) == 20
     assert set(claimed) == ids

@@ -51,13 +51,11 @@ async def test_create_tables_is_idempotent_and_sets_up_index_and_ttl(
     moto_endpoint: str, client: DynamoDBClient
 ) -> None:
     events, keys = unique_tables()
-    store = DynamoStore(events_table=events, keys_table=keys, endpoint_url=moto_endpoint)
-    await store.start()
-    try:
+    async with DynamoStore(
+        events_table=events, keys_table=keys, endpoint_url=moto_endpoint
+    ) as store:
         await store.create_tables()
         await store.create_tables()
-    finally:
-        await store.close()
 
     table = (await client.describe_table(TableName=events))["Table"]
     [index] = table.get("GlobalSecondaryIndexes", [])
@@ -178,24 +176,20 @@ async def test_two_store_instances_share_one_secret(
     dynamo: DynamoStore, tables: tuple[str, str], moto_endpoint: str
 ) -> None:
     events, keys = tables
-    other = DynamoStore(events_table=events, keys_table=keys, endpoint_url=moto_endpoint)
-    await other.start()
-    try:
+    async with DynamoStore(
+        events_table=events, keys_table=keys, endpoint_url=moto_endpoint
+    ) as other:
         first = await dynamo.shared_secret()
         assert await other.shared_secret() == first
-    finally:
-        await other.close()
     assert len(first) == 32
 
 
 async def test_an_unreachable_endpoint_is_unavailable_quickly(acme: str) -> None:
     closed_port = free_port()
     events, keys = unique_tables()
-    store = DynamoStore(
+    async with DynamoStore(
         events_table=events, keys_table=keys, endpoint_url=f"http://127.0.0.1:{closed_port}"
-    )
-    await store.start()
-    try:
+    ) as store:
         calls: list[Callable[[], Awaitable[object]]] = [
             store.ping,
             lambda: store.insert_events(acme, [new_event()], idempotency=None, now=NOW),
@@ -206,8 +200,6 @@ async def test_an_unreachable_endpoint_is_unavailable_quickly(acme: str) -> None
                 await call()
             # Two retries with backoff (~2.5 s here), then an answer: no hang on the request.
             assert time.monotonic() - started < 8
-    finally:
-        await store.close()
 
 
 @pytest.mark.parametrize("attempts", ["1", "2"])
@@ -240,25 +232,21 @@ async def test_aws_max_attempts_sets_how_often_a_failed_call_is_tried(
 
 async def test_a_missing_table_is_unavailable(moto_endpoint: str, acme: str) -> None:
     events, keys = unique_tables()
-    store = DynamoStore(events_table=events, keys_table=keys, endpoint_url=moto_endpoint)
-    await store.start()
-    try:
+    async with DynamoStore(
+        events_table=events, keys_table=keys, endpoint_url=moto_endpoint
+    ) as store:
         with pytest.raises(StoreUnavailable):
             await store.ping()
         with pytest.raises(StoreUnavailable):
             await store.get_event(acme, new_event_id(NOW), now=NOW)
         with pytest.raises(StoreUnavailable):
             await store.insert_events(acme, [new_event(), new_event()], idempotency=None, now=NOW)
-    finally:
-        await store.close()
 
 
 async def test_unavailable_hides_the_cause_from_its_message(moto_endpoint: str) -> None:
-    store = DynamoStore(events_table="Absent", keys_table="Absent", endpoint_url=moto_endpoint)
-    await store.start()
-    try:
+    async with DynamoStore(
+        events_table="Absent", keys_table="Absent", endpoint_url=moto_endpoint
+    ) as store:
         with pytest.raises(StoreUnavailable) as caught:
             await store.ping()
-    finally:
-        await store.close()
     assert "Absent" not in str(caught.value)

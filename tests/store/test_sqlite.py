@@ -20,9 +20,7 @@ def count(path: Path, table: str) -> int:
 
 async def test_purge_deletes_expired_events_and_idempotency_records_only(tmp_path: Path) -> None:
     path = tmp_path / "purge.db"
-    store = SqliteStore(str(path))
-    await store.start()
-    try:
+    async with SqliteStore(str(path)) as store:
         short = NewEvent(new_event_id(NOW), NOW, b'{"short": 1}', NOW + 1_000)
         long = NewEvent(new_event_id(NOW), NOW, b'{"long": 1}', NOW + 60_000)
         record = IdempotencyRecord("k", "h", 201, b"{}", NOW + 1_000)
@@ -35,5 +33,3 @@ async def test_purge_deletes_expired_events_and_idempotency_records_only(tmp_pat
         assert count(path, "events") == 1
         assert count(path, "idempotency") == 0
         assert await store.get_event("acme", long.id, now=NOW + 1_000) is not None
-    finally:
-        await store.close()

@@ -4,9 +4,7 @@ helpers to mint keys, store events and look at them through the API."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Server
+from tests.conftest import Server, create_key, unique_tenant
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,15 +39,8 @@ class LiveService:
 
     def new_tenant(self, prefix: str = "t") -> tuple[str, str]:
         """A fresh tenant and its key, minted with `trigger-api keys create`."""
-        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
-        done = subprocess.run(
-            [BIN / "trigger-api", "keys", "create", "--tenant", name, "--db", self.db],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        )
-        return name, done.stdout.strip()
+        name = unique_tenant(prefix)
+        return name, create_key(self.db, name)
 
     def client(self, key: str) -> httpx.Client:
         return httpx.Client(

@@ -1,4 +1,4 @@
-"""Request reading and response writing shared by the routes."""
+"""Request bodies in, JSON bodies out: the reading and writing every route shares."""
 
 from __future__ import annotations
 
