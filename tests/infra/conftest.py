@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from service.store import schema
+
 # jsii prints an end-of-life banner for Node 20 on every start without this.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
@@ -120,3 +122,49 @@ def of_type(synth: Synth, resource_type: str) -> dict[str, dict[str, Any]]:
 def only(items: Mapping[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     assert len(items) == 1, sorted(items)
     return next(iter(items.items()))
+
+
+def task_definition(synth: Synth, container: str) -> dict[str, Any]:
+    properties = only(
+        {
+            k: v
+            for k, v in of_type(synth, "AWS::ECS::TaskDefinition").items()
+            if [c["Name"] for c in v["Properties"]["ContainerDefinitions"]] == [container]
+        }
+    )[1]["Properties"]
+    assert isinstance(properties, dict)
+    return properties
+
+
+def statements_of_role(synth: Synth, role_ref: dict[str, Any]) -> list[dict[str, Any]]:
+    role_id = role_ref["Fn::GetAtt"][0]
+    statements: list[dict[str, Any]] = []
+    for policy in of_type(synth, "AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"]["Roles"]:
+            statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    role = synth.resources[role_id]["Properties"]
+    assert "ManagedPolicyArns" not in role
+    for inline in role.get("Policies", []):
+        statements += inline["PolicyDocument"]["Statement"]
+    return statements
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def table_id(synth: Synth, name: str) -> str:
+    return only(
+        {
+            k: v
+            for k, v in of_type(synth, "AWS::DynamoDB::Table").items()
+            if v["Properties"]["TableName"] == name
+        }
+    )[0]
+
+
+def key_schema(table: schema.TableSchema) -> list[dict[str, str]]:
+    return [
+        {"AttributeName": table.partition_key, "KeyType": "HASH"},
+        {"AttributeName": table.sort_key, "KeyType": "RANGE"},
+    ]
