@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from service.auth import generate_key
 from tests.conftest import Server, free_port
 
 
@@ -109,7 +110,7 @@ async def test_an_unreachable_store_is_503_with_retry_after(tmp_path: Path) -> N
             health = await client.get("/health")
             ready = await client.get("/ready")
             create = await client.post(
-                "/v1/events", json={"a": 1}, headers={"Authorization": "Bearer tk_x"}
+                "/v1/events", json={"a": 1}, headers={"Authorization": f"Bearer {generate_key()}"}
             )
     finally:
         assert server.stop() == 0
