@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from service.auth import hash_key, key_id, mint_key
 from service.settings import Settings, SettingsError, load_settings
-from service.store import open_store
-from service.store.base import Store, StoreError
+from service.startup import explain, listen, opened, report
+from service.store.base import Store
 from service.typed_settings import add_flags
 
 DEMO_TENANTS = ("acme", "globex", "initech")
@@ -26,6 +26,8 @@ TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 # The settings offered as flags: the store's on every command, the address on `serve`.
 STORE_FLAGS = ("store", "db", "events_table", "keys_table")
 SERVE_FLAGS = ("host", "port")
+# uvicorn's exit status when the application fails to start.
+STARTUP_FAILURE = 3
 # How long `serve` lets in-flight requests finish on SIGTERM; whatever stops the process (compose,
 # ECS) must wait longer than this before its SIGKILL.
 GRACEFUL_SHUTDOWN_SECONDS = 25
@@ -38,15 +40,24 @@ class CommandError(Exception):
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     flags = {name: getattr(args, name, None) for name in STORE_FLAGS + SERVE_FLAGS}
+    settings: Settings | None = None
     try:
         settings = load_settings(flags)
         args.command(settings, args)
     except SettingsError as error:
-        print(f"trigger-api: invalid setting: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except (CommandError, StoreError) as error:
-        print(f"trigger-api: {error}", file=sys.stderr)
-        raise SystemExit(1) from None
+        _fail(2, f"invalid setting: {error}")
+    except CommandError as error:
+        _fail(1, str(error))
+    except Exception as error:
+        explained = explain(error, settings)
+        if explained is None:
+            raise
+        _fail(*explained)
+
+
+def _fail(status: int, line: str) -> None:
+    print(f"trigger-api: {line}", file=sys.stderr)
+    raise SystemExit(status) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     seed_parser = commands.add_parser(
         "seed", parents=[store_options], help="create the demo tenants, print fresh keys"
     )
-    seed_parser.set_defaults(command=_runs(seed))
+    seed_parser.set_defaults(command=_runs(seed, create=True))
 
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
         required=True, metavar="action"
@@ -86,18 +97,21 @@ def _parser() -> argparse.ArgumentParser:
     tables_create = tables.add_parser(
         "create", parents=[store_options], help="create the tables if missing"
     )
-    tables_create.set_defaults(command=_runs(create_tables))
+    tables_create.set_defaults(command=create_tables)
     return parser
 
 
 def _runs(
     command: Callable[[Store, Settings, argparse.Namespace], Awaitable[None]],
+    *,
+    create: bool = False,
 ) -> Callable[[Settings, argparse.Namespace], None]:
-    """Run an async command with the configured store open around it."""
+    """Run an async command with the configured store open around it. Only `create` commands
+    make a new SQLite file: elsewhere a mistyped --db would silently open an empty store."""
 
     def run(settings: Settings, args: argparse.Namespace) -> None:
         async def with_store() -> None:
-            async with open_store(settings) as store:
+            async with opened(settings, create=create) as store:
                 await command(store, settings, args)
 
         asyncio.run(with_store())
@@ -112,33 +126,42 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
     from service.app import create_app
+    from service.protocol import Limits, Server, limited_protocol
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s %(message)s")
-    if settings.store == "sqlite":
-        _runs(_seed_if_empty)(settings, args)
+    # The port first: if it is taken, nothing is seeded and no demo key is printed to be lost.
+    sock = listen(settings)
+    _runs(_prepare, create=True)(settings, args)
     # uvicorn drains in-flight requests on SIGTERM/SIGINT, then re-raises the signal to the
     # handler it found: make that handler end the process with status 0, a clean stop.
     for stop in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop, _exit_cleanly)
-    uvicorn.run(
+    limits = Limits(settings.header_timeout, settings.body_timeout, settings.max_header_bytes)
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=limited_protocol(limits),
         access_log=args.access_log,
         proxy_headers=True,  # the ALB's X-Forwarded-*; trusted from FORWARDED_ALLOW_IPS
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         log_level="info",
     )
+    server = Server(config)
+    server.run(sockets=[sock])
+    if not server.started:
+        raise SystemExit(STARTUP_FAILURE)
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-async def _seed_if_empty(store: Store, settings: Settings, args: argparse.Namespace) -> None:
-    if await store.list_api_keys():
+async def _prepare(store: Store, settings: Settings, args: argparse.Namespace) -> None:
+    """Say whether the store answers; seed an empty embedded store."""
+    await report(store, settings)
+    if settings.store != "sqlite" or await store.list_api_keys():
         return
     print("Empty store: created the demo tenants. Their API keys, shown only this once:")
     await seed(store, settings, args)
@@ -181,10 +204,15 @@ async def keys_list(store: Store, settings: Settings, args: argparse.Namespace) 
         print(f"{key_id(key.key_hash)}  {key.tenant:<20} {state:<8} {created:%Y-%m-%dT%H:%M:%SZ}")
 
 
-async def create_tables(store: Store, settings: Settings, args: argparse.Namespace) -> None:
+def create_tables(settings: Settings, args: argparse.Namespace) -> None:
+    if settings.store != "dynamodb":
+        raise CommandError("tables create needs the DynamoDB store (--store dynamodb)")
+    _runs(_create_tables)(settings, args)
+
+
+async def _create_tables(store: Store, settings: Settings, args: argparse.Namespace) -> None:
     from service.store.dynamodb import DynamoStore
 
-    if not isinstance(store, DynamoStore):
-        raise CommandError("tables create needs the DynamoDB store (--store dynamodb)")
+    assert isinstance(store, DynamoStore)
     await store.create_tables()
     print(f"tables ready: {settings.events_table}, {settings.keys_table}", file=sys.stderr)
