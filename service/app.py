@@ -28,8 +28,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             auth = Authenticator(store, ttl=settings.api_key_cache_seconds)
             yield {"ctx": Context(settings, store, auth, Notifier(), document)}
 
-    return Starlette(
+    app = Starlette(
         routes=ROUTES,
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
     )
+    # Starlette answers `/v1/events/` with a 307 to a URL built from the client's Host header:
+    # a path that is not a route is a 404 problem document here, like any other.
+    app.router.redirect_slashes = False
+    return app
