@@ -86,8 +86,7 @@ async def main() -> None:
 
                 stop = asyncio.Event()
                 producers = [
-                    asyncio.create_task(produce(client, key, stop))
-                    for _ in range(args.producers)
+                    asyncio.create_task(produce(client, key, stop)) for _ in range(args.producers)
                 ]
                 await asyncio.sleep(0.5)
                 started = time.perf_counter()
