@@ -120,3 +120,6 @@ async def test_an_unreachable_store_is_503_with_retry_after(tmp_path: Path) -> N
         assert response.status_code == 503
         assert response.headers["retry-after"] == "1"
         assert response.json()["code"] == "unavailable"
+    # It said so at start, naming the endpoint, and served regardless.
+    log = server.stdout_path.with_suffix(".err").read_text()
+    assert f"store: DynamoDB at {dead} (AWS_ENDPOINT_URL_DYNAMODB) could not be reached" in log
