@@ -46,10 +46,10 @@ def decode(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
 
 
 def parse_and_decode(
-    decoder: msgspec.json.Decoder[T], body: bytes, *, envelope: int = 0
+    decoder: msgspec.json.Decoder[T], body: bytes, *, check_depth: bool = True
 ) -> tuple[Any, T]:
     """The body as plain values (it must be I-JSON: `service/strict_json.py`) and as its Struct."""
-    value = parse(body, envelope=envelope)
+    value = parse(body, check_depth=check_depth)
     try:
         return value, decoder.decode(body)
     except msgspec.DecodeError as error:

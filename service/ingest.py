@@ -23,7 +23,7 @@ from service.ids import new_event_id
 from service.models import BatchCreated, BatchRequest, CreatedEvent, encode
 from service.problems import ApiError, too_large, validation_error
 from service.store.base import IdempotencyRecord, NewEvent
-from service.strict_json import canonical, parse
+from service.strict_json import TOO_DEEP, canonical, parse, too_deep
 
 MAX_EVENT_BYTES = 256 * 1024
 MAX_BATCH_BYTES = 1024 * 1024
@@ -31,7 +31,6 @@ IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 _batch_decoder = msgspec.json.Decoder(BatchRequest)
-BATCH_ENVELOPE = 2  # {"events": [...]}: an event in a batch may nest as deep as one alone
 
 
 async def create_event(request: Request) -> Response:
@@ -58,13 +57,16 @@ async def create_batch(request: Request) -> Response:
     tenant = await ctx.auth.tenant_of(request)
     key = idempotency_key(request)
     body = await read_body(request, MAX_BATCH_BYTES)
-    parsed, batch = parse_and_decode(_batch_decoder, body, envelope=BATCH_ENVELOPE)
+    # Each event may nest as deep as one sent alone; checked below, where it is cheap.
+    parsed, batch = parse_and_decode(_batch_decoder, body, check_depth=False)
     payloads = [bytes(item) for item in batch.events]
     for index, payload in enumerate(payloads):
         if len(payload) > MAX_EVENT_BYTES:
             raise too_large(f"events[{index}] exceeds {MAX_EVENT_BYTES} bytes.")
         if not payload.startswith(b"{"):
             raise validation_error(f"events[{index}] must be a JSON object.")
+        if too_deep(payload):
+            raise validation_error(f"events[{index}]: {TOO_DEEP}")
     now = now_ms()
     expires_at = now + ctx.settings.undelivered_retention_ms
     events = [NewEvent(new_event_id(now), now, payload, expires_at) for payload in payloads]

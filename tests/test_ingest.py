@@ -257,11 +257,16 @@ async def test_a_body_nested_too_deep_is_422_and_stores_nothing(
 
 async def test_a_payload_may_nest_64_levels_alone_or_in_a_batch(api: Api) -> None:
     payload = b'{"a":' * 63 + b"{}" + b"}" * 63
+    deeper = b'{"a":' + payload + b"}"
 
     single = await post(api, "/v1/events", payload)
     batch = await post(api, "/v1/events/batch", b'{"events": [' + payload + b"]}")
+    single_deeper = await post(api, "/v1/events", deeper)
+    batch_deeper = await post(api, "/v1/events/batch", b'{"events": [{}, ' + deeper + b"]}")
 
     assert (single.status_code, batch.status_code) == (201, 201)
+    assert_problem(single_deeper, 422, "validation_error")
+    assert "events[1]" in str(assert_problem(batch_deeper, 422, "validation_error")["detail"])
 
 
 @pytest.mark.parametrize(

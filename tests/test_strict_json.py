@@ -29,9 +29,12 @@ def test_depth_counts_arrays_and_objects_alike_and_ignores_brackets_in_strings()
     mixed = b'[{"a":' * 32 + b"1" + b"}]" * 32  # 64 levels
     assert parse(mixed) is not None
     assert "levels" in refusal(b"[" + mixed + b"]")
-    assert parse(b'{"events": [' + mixed + b"]}", envelope=2) is not None
+    assert parse(b'{"events": [' + mixed + b"]}", check_depth=False) is not None
     wide = b"[" + b",".join([b'[{"s": "[[[[{{{{"}]'] * 500) + b"]"  # 3 levels, many brackets
     assert parse(wide) is not None
+    escaped = b"[" + b",".join([b'[{"s": "\\"[[[[{{{{"}]'] * 500) + b"]"
+    assert parse(escaped) is not None
+    assert "levels" in refusal(b'["\\"", ' * 70 + b"1" + b"]" * 70)
 
 
 def test_a_repeated_member_name_is_refused_at_any_depth() -> None:
