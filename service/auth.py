@@ -76,8 +76,7 @@ class Authenticator:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise unauthorized("Malformed Authorization header; send 'Bearer <api key>'.")
-        # A token that cannot be a key costs no lookup and no cache entry.
-        key = await self._lookup(token) if KEY_SHAPE.fullmatch(token) else None
+        key = await self._lookup(token)
         if key is None or not key.active:
             raise unauthorized("Unknown or revoked API key.")
         return key.tenant
@@ -85,9 +84,11 @@ class Authenticator:
     async def _lookup(self, token: str) -> ApiKey | None:
         """The cached answer, else one store read however many requests wait for it."""
         try:
-            return self._cache[token]
+            return self._cache[token]  # only well-formed tokens are ever cached
         except KeyError:
             pass
+        if not KEY_SHAPE.fullmatch(token):  # cannot be a key: no lookup, no cache entry
+            return None
         pending = self._pending.get(token)
         if pending is None:
             pending = asyncio.create_task(self._fetch(token))

@@ -38,6 +38,7 @@ class GroupCommitWriter:
         self._name = name
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._running = False  # cleared by the thread as it ends, however it ends
 
     async def start(self, connect: Callable[[], sqlite3.Connection]) -> None:
         """Open the write connection (off the event loop) and start the writer thread."""
@@ -45,11 +46,12 @@ class GroupCommitWriter:
         self._thread = threading.Thread(
             target=self._loop, args=(connection,), name=self._name, daemon=True
         )
+        self._running = True
         self._thread.start()
 
     async def submit(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """Run `job` in the next transaction; its result once that transaction has committed."""
-        if self._thread is None or not self._thread.is_alive():
+        if self._thread is None or not self._running:
             raise StoreUnavailable("store is not open")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._jobs.put((job, future))
@@ -78,6 +80,7 @@ class GroupCommitWriter:
                 if stop:
                     return
         finally:
+            self._running = False
             connection.close()
 
 
