@@ -98,7 +98,8 @@ class DeploySettings:
     worker_memory_mib: int = 512
     worker_min_tasks: MinTasks = 1
     worker_max_tasks: MaxTasks = 4
-    worker_cpu_target_percent: Percent = 70
+    # Undelivered events per running worker task that auto scaling aims at (docs/DEPLOY.md).
+    worker_backlog_per_task: Positive = 100
 
     def __post_init__(self) -> None:
         for role, cpu, memory in (

@@ -13,6 +13,7 @@ from constructs import Construct
 
 from infra.api_service import ApiService
 from infra.data import Data
+from infra.metrics import SERVICE_ENV, ServiceMetrics, metrics_service_name
 from infra.network import Network
 from infra.settings import DeploySettings
 from infra.worker_service import WorkerService
@@ -57,6 +58,7 @@ class TriggerApiStack(Stack):
             vpc=self.network.vpc,
             container_insights_v2=ecs.ContainerInsights.ENABLED,
         )
+        metrics = ServiceMetrics(metrics_service_name(self.stack_name))
         image = ecs.ContainerImage.from_docker_image_asset(
             ecr_assets.DockerImageAsset(
                 self,
@@ -75,6 +77,7 @@ class TriggerApiStack(Stack):
                 "TRIGGER_EVENTS_TABLE": self.data.events.table_name,
                 "TRIGGER_KEYS_TABLE": self.data.keys.table_name,
                 "AWS_DEFAULT_REGION": self.region,
+                SERVICE_ENV: metrics.service,
             },
             settings=settings,
             log_retention=log_retention,
@@ -87,6 +90,7 @@ class TriggerApiStack(Stack):
             cluster=self.cluster,
             image=image,
             api_url=self.api.url,
+            metrics=metrics,
             settings=settings,
             log_retention=log_retention,
             removal_policy=removal_policy,
@@ -111,6 +115,12 @@ class TriggerApiStack(Stack):
         CfnOutput(self, "WorkerLogGroup", value=self.worker.logs.log_group_name)
         CfnOutput(self, "ClusterName", value=self.cluster.cluster_name)
         CfnOutput(self, "WorkerServiceName", value=self.worker.service.service_name)
+        CfnOutput(
+            self,
+            "MetricsService",
+            value=metrics.service,
+            description=f"The Service dimension of the API's metrics ({SERVICE_ENV})",
+        )
 
 
 def retention_days(days: int) -> logs.RetentionDays:
