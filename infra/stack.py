@@ -1,4 +1,4 @@
-"""The Trigger API stack: network, data, the API service and the worker service."""
+"""The Trigger API stack: network, data, the API service, the worker service, and monitoring."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from constructs import Construct
 from infra.api_service import ApiService
 from infra.data import Data
 from infra.metrics import SERVICE_ENV, ServiceMetrics, metrics_service_name
+from infra.monitoring import Monitoring
 from infra.network import Network
 from infra.settings import DeploySettings
 from infra.worker_service import WorkerService
+from service.store import schema
 
 # The repository root: the Dockerfile and the build context of the one image.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -95,6 +97,19 @@ class TriggerApiStack(Stack):
             log_retention=log_retention,
             removal_policy=removal_policy,
         )
+        tables = {
+            "Events": (self.data.events, schema.EVENTS),
+            "ApiKeys": (self.data.keys, schema.API_KEYS),
+        }
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            metrics=metrics,
+            load_balancer=self.api.service.load_balancer,
+            target_group=self.api.service.target_group,
+            tables=tables,
+            settings=settings,
+        )
 
         CfnOutput(self, "ApiUrl", value=self.api.url, description="Base URL of the API")
         CfnOutput(self, "EventsTableName", value=self.data.events.table_name)
@@ -115,6 +130,12 @@ class TriggerApiStack(Stack):
         CfnOutput(self, "WorkerLogGroup", value=self.worker.logs.log_group_name)
         CfnOutput(self, "ClusterName", value=self.cluster.cluster_name)
         CfnOutput(self, "WorkerServiceName", value=self.worker.service.service_name)
+        CfnOutput(
+            self,
+            "AlarmTopicArn",
+            value=self.monitoring.topic.topic_arn,
+            description="Subscribe to receive the alarms (docs/DEPLOY.md)",
+        )
         CfnOutput(
             self,
             "MetricsService",
