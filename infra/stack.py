@@ -12,6 +12,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.api_service import ApiService
+from infra.dashboard import OperationsDashboard
 from infra.data import Data
 from infra.metrics import SERVICE_ENV, ServiceMetrics, metrics_service_name
 from infra.monitoring import Monitoring
@@ -101,15 +102,28 @@ class TriggerApiStack(Stack):
             "Events": (self.data.events, schema.EVENTS),
             "ApiKeys": (self.data.keys, schema.API_KEYS),
         }
+        load_balancer = self.api.service.load_balancer
+        target_group = self.api.service.target_group
         self.monitoring = Monitoring(
             self,
             "Monitoring",
             metrics=metrics,
-            load_balancer=self.api.service.load_balancer,
-            target_group=self.api.service.target_group,
+            load_balancer=load_balancer,
+            target_group=target_group,
             tables=tables,
             settings=settings,
         )
+        self.dashboard = OperationsDashboard(
+            self,
+            "Dashboard",
+            metrics=metrics,
+            load_balancer=load_balancer,
+            target_group=target_group,
+            worker=self.worker.service,
+            tables=tables,
+            alarms=list(self.monitoring.alarms.values()),
+            settings=settings,
+        ).dashboard
 
         CfnOutput(self, "ApiUrl", value=self.api.url, description="Base URL of the API")
         CfnOutput(self, "EventsTableName", value=self.data.events.table_name)
@@ -136,6 +150,7 @@ class TriggerApiStack(Stack):
             value=self.monitoring.topic.topic_arn,
             description="Subscribe to receive the alarms (docs/DEPLOY.md)",
         )
+        CfnOutput(self, "DashboardName", value=self.dashboard.dashboard_name)
         CfnOutput(
             self,
             "MetricsService",

@@ -8,10 +8,13 @@ import pytest
 
 from infra.metrics import (
     DEAD,
+    EVENTS_CREATED,
+    IN_FLIGHT,
     NAMESPACE,
     OLDEST_AGE,
     SERVICE,
     SERVICE_ENV,
+    UNDELIVERED,
 )
 from service.store import schema
 from tests.infra.conftest import (
@@ -270,3 +273,45 @@ def test_unhealthy_api_tasks_for_three_minutes_fire_an_alarm(synth: Synth) -> No
             "Threshold": 0,
         },
     )
+
+
+def dashboard_text(synth: Synth) -> str:
+    body = only(of_type(synth, "AWS::CloudWatch::Dashboard"))[1]["Properties"]["DashboardBody"]
+    return "".join(part for part in body["Fn::Join"][1] if isinstance(part, str))
+
+
+@pytest.mark.parametrize(
+    "shown",
+    [
+        f'"{NAMESPACE}","{EVENTS_CREATED}"',  # ingest rate
+        '"RequestCount","LoadBalancer"',
+        f'"{NAMESPACE}","{UNDELIVERED}"',  # backlog
+        f'"{NAMESPACE}","{IN_FLIGHT}"',
+        f'"{NAMESPACE}","{OLDEST_AGE}"',
+        f'"{NAMESPACE}","{DEAD}"',
+        f'MetricName=\\"{UNDELIVERED}\\"',  # per tenant
+        f'MetricName=\\"{OLDEST_AGE}\\"',
+        f'MetricName=\\"{DEAD}\\"',
+        '"TargetResponseTime"',  # latency
+        '"stat":"p50"',
+        '"stat":"p99"',
+        '"HTTPCode_Target_5XX_Count"',
+        '"HTTPCode_ELB_5XX_Count"',
+        '"ReadThrottleEvents"',
+        '"WriteThrottleEvents"',
+        '"RunningTaskCount"',  # worker scaling
+    ],
+)
+def test_the_dashboard_shows(synth: Synth, shown: str) -> None:
+    assert shown in dashboard_text(synth)
+    assert synth.outputs["DashboardName"]["Value"] == {
+        "Ref": only(of_type(synth, "AWS::CloudWatch::Dashboard"))[0]
+    }
+
+
+def test_the_dashboard_shows_every_alarm(synth: Synth) -> None:
+    body = only(of_type(synth, "AWS::CloudWatch::Dashboard"))[1]["Properties"]["DashboardBody"]
+    references = [part for part in body["Fn::Join"][1] if isinstance(part, dict)]
+    alarms = set(of_type(synth, ALARM))
+    shown = {part.get("Fn::GetAtt", [None])[0] for part in references} & alarms
+    assert shown == alarms
