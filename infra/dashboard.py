@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from constructs import Construct
@@ -19,14 +18,12 @@ from infra.metrics import (
     OLDEST_AGE,
     ONE_MINUTE,
     UNDELIVERED,
-    ServiceMetrics,
     task_count,
     throttle_events,
 )
-from infra.monitoring import error_rate
+from infra.monitoring import Watched, error_rate
 from infra.scaling import BACKLOG_PER_TASK
 from infra.settings import DeploySettings
-from service.store.schema import TableSchema
 
 WIDTH = 24
 HEIGHT = 6
@@ -38,15 +35,13 @@ class OperationsDashboard(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        metrics: ServiceMetrics,
-        load_balancer: elbv2.IApplicationLoadBalancer,
-        target_group: elbv2.IApplicationTargetGroup,
+        watched: Watched,
         worker: ecs.BaseService,
-        tables: Mapping[str, tuple[dynamodb.ITable, TableSchema]],
         alarms: Sequence[cloudwatch.IAlarm],
         settings: DeploySettings,
     ) -> None:
         super().__init__(scope, construct_id)
+        metrics, load_balancer = watched.metrics, watched.load_balancer
         half, third = WIDTH // 2, WIDTH // 3
         running = task_count(worker, "RunningTaskCount").with_(label="running tasks")
         self.dashboard = cloudwatch.Dashboard(
@@ -60,7 +55,7 @@ class OperationsDashboard(Construct):
                         "Ingest: events created and requests per minute",
                         [
                             metrics.metric(EVENTS_CREATED, statistic="Sum", label="events created"),
-                            target_group.metrics.request_count(
+                            watched.target_group.metrics.request_count(
                                 period=ONE_MINUTE, label="API requests (load balancer)"
                             ),
                         ],
@@ -145,7 +140,7 @@ class OperationsDashboard(Construct):
                         "DynamoDB throttle events per minute",
                         [
                             throttle_events(table, table_schema, label=label)
-                            for label, (table, table_schema) in tables.items()
+                            for label, (table, table_schema) in watched.tables.items()
                         ],
                         width=WIDTH,
                     ),

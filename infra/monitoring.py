@@ -8,6 +8,7 @@ cause pages once; the others keep their state or read silence as "nothing happen
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -70,19 +71,23 @@ def error_rate(
     )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Watched:
+    """What the alarms and the dashboard watch: the API's published metrics, its load balancer
+    and target group, and the tables (by label) with their schemas (for the index names)."""
+
+    metrics: ServiceMetrics
+    load_balancer: elbv2.IApplicationLoadBalancer
+    target_group: elbv2.IApplicationTargetGroup
+    tables: Mapping[str, tuple[dynamodb.ITable, TableSchema]]
+
+
 class Monitoring(Construct):
     def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        metrics: ServiceMetrics,
-        load_balancer: elbv2.IApplicationLoadBalancer,
-        target_group: elbv2.IApplicationTargetGroup,
-        tables: Mapping[str, tuple[dynamodb.ITable, TableSchema]],
-        settings: DeploySettings,
+        self, scope: Construct, construct_id: str, *, watched: Watched, settings: DeploySettings
     ) -> None:
         super().__init__(scope, construct_id)
+        metrics, load_balancer = watched.metrics, watched.load_balancer
         self.topic = _alarm_topic(self)
         self.alarms: dict[str, cloudwatch.Alarm] = {}
 
@@ -118,7 +123,7 @@ class Monitoring(Construct):
             evaluation_periods=1,
             missing=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        for label, (table, table_schema) in tables.items():
+        for label, (table, table_schema) in watched.tables.items():
             self._alarm(
                 f"{label}Throttles",
                 throttle_events(table, table_schema, label=label),
@@ -133,7 +138,9 @@ class Monitoring(Construct):
             )
         self._alarm(
             "UnhealthyTargets",
-            target_group.metrics.unhealthy_host_count(statistic="Maximum", period=ONE_MINUTE),
+            watched.target_group.metrics.unhealthy_host_count(
+                statistic="Maximum", period=ONE_MINUTE
+            ),
             description="API tasks have failed the load balancer's health check for 3 minutes.",
             threshold=0,
             evaluation_periods=3,

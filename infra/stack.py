@@ -15,7 +15,7 @@ from infra.api_service import ApiService
 from infra.dashboard import OperationsDashboard
 from infra.data import Data
 from infra.metrics import SERVICE_ENV, ServiceMetrics, metrics_service_name
-from infra.monitoring import Monitoring
+from infra.monitoring import Monitoring, Watched
 from infra.network import Network
 from infra.settings import DeploySettings
 from infra.worker_service import WorkerService
@@ -98,29 +98,21 @@ class TriggerApiStack(Stack):
             log_retention=log_retention,
             removal_policy=removal_policy,
         )
-        tables = {
-            "Events": (self.data.events, schema.EVENTS),
-            "ApiKeys": (self.data.keys, schema.API_KEYS),
-        }
-        load_balancer = self.api.service.load_balancer
-        target_group = self.api.service.target_group
-        self.monitoring = Monitoring(
-            self,
-            "Monitoring",
+        watched = Watched(
             metrics=metrics,
-            load_balancer=load_balancer,
-            target_group=target_group,
-            tables=tables,
-            settings=settings,
+            load_balancer=self.api.service.load_balancer,
+            target_group=self.api.service.target_group,
+            tables={
+                "Events": (self.data.events, schema.EVENTS),
+                "ApiKeys": (self.data.keys, schema.API_KEYS),
+            },
         )
+        self.monitoring = Monitoring(self, "Monitoring", watched=watched, settings=settings)
         self.dashboard = OperationsDashboard(
             self,
             "Dashboard",
-            metrics=metrics,
-            load_balancer=load_balancer,
-            target_group=target_group,
+            watched=watched,
             worker=self.worker.service,
-            tables=tables,
             alarms=list(self.monitoring.alarms.values()),
             settings=settings,
         ).dashboard
