@@ -150,7 +150,7 @@ class Monitoring(Construct):
     def _alarm(
         self,
         name: str,
-        metric: cloudwatch.IMetric,
+        metric: cloudwatch.Metric | cloudwatch.MathExpression,
         *,
         description: str,
         threshold: float,
