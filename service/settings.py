@@ -24,6 +24,7 @@ Seconds = Annotated[
     float, msgspec.Meta(gt=0, le=3600, description="a number of seconds above 0, at most 3600")
 ]
 HeadBytes = Annotated[int, msgspec.Meta(ge=1024, le=1_048_576)]
+Attempts = Annotated[int, msgspec.Meta(ge=1, le=1000)]
 
 
 class SettingsError(ValueError):
@@ -47,6 +48,11 @@ class Settings:
     )
     undelivered_retention_days: Days = setting(
         30, env="TRIGGER_UNDELIVERED_RETENTION_DAYS", help="days an undelivered event is kept"
+    )
+    max_attempts: Attempts = setting(
+        10,
+        env="TRIGGER_MAX_ATTEMPTS",
+        help="claims an event may have before a claim makes it dead, when a claim names none",
     )
     dynamodb_endpoint: HttpUrl | None = setting(
         None, env="AWS_ENDPOINT_URL_DYNAMODB", help="DynamoDB Local or a test server"

@@ -73,6 +73,10 @@ async def opened(settings: Settings, *, create: bool) -> AsyncIterator[Store]:
         raise ConfigError(
             f"cannot open the SQLite store {settings.db} ({DB_SETTING}): {reason}"
         ) from None
+    except StoreError as error:  # a file the store refuses (another version's data)
+        if settings.store != "sqlite":
+            raise
+        raise ConfigError(f"{error} ({DB_SETTING})") from None
     try:
         yield store
     finally:

@@ -44,6 +44,22 @@ def read_all(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
+def read_response(sock: socket.socket) -> bytes:
+    """One whole response on a kept-alive connection (it may arrive in several pieces)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
 def problem_of(answer: bytes) -> tuple[int, dict[str, str], dict[str, object]]:
     head, _, body = answer.partition(b"\r\n\r\n")
     status_line, *lines = head.decode().split("\r\n")
@@ -114,9 +130,9 @@ def test_a_kept_alive_connection_serves_the_next_request_and_times_its_head(
 ) -> None:
     with connect(server) as sock:
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: api\r\n\r\n")
-        first = sock.recv(65536)
+        first = read_response(sock)
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: api\r\n\r\n")
-        second = sock.recv(65536)
+        second = read_response(sock)
         sock.sendall(b"GET /health HTTP/1.1\r\nHo")
         third = read_all(sock)
 
