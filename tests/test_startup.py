@@ -174,9 +174,12 @@ def test_the_readmes_dynamodb_local_section_works_without_aws_credentials(
     start = section.index("```sh\n") + 6
     block = section[start : section.index("\n```", start)]
     assert "uv run trigger-api serve" in block
+    # serve runs until stopped: here, until it has said the store answered (or 60 s went by).
+    serve = """trigger-api serve --port 0 > serve.log 2>&1 & pid=$!
+for _ in $(seq 600); do grep -q 'store: DynamoDB at .* answered' serve.log && break; sleep 0.1; done
+kill $pid; wait $pid || true; cat serve.log"""
     script = block.replace("http://127.0.0.1:8001", moto_endpoint).replace(
-        "uv run trigger-api serve",
-        "timeout -s INT 5 trigger-api serve --port 0 2>&1 | grep 'store: DynamoDB at .* answered'",
+        "uv run trigger-api serve", serve
     )
     aws = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_REGION")
     environ = {k: v for k, v in os.environ.items() if k not in (*aws, "AWS_EC2_METADATA_DISABLED")}
