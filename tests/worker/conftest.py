@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,9 @@ import httpx
 import pytest
 
 from tests.conftest import Server, create_key, unique_tenant
+from worker.backoff import Backoff
+from worker.client import TenantApi
+from worker.config import Tenant
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,3 +115,55 @@ def read_record(path: Path) -> list[tuple[int, str]]:
         return []
     lines = path.read_text().splitlines()
     return [(int(pid), event_id) for pid, event_id in (line.split() for line in lines)]
+
+
+class VirtualClock:
+    """Time that passes only when the client sleeps, so deadlines are exact on any machine."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+Answer = httpx.Response | Exception
+Script = Callable[..., tuple[TenantApi, list[httpx.Request]]]
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[Script]:
+    """Makes clients (tenant `acme`) whose successive requests get the answers given, in order,
+    on a virtual clock (`clock=`), with retries that back off for milliseconds."""
+    opened: list[httpx.AsyncClient] = []
+
+    def make(
+        *answers: Answer, clock: VirtualClock | None = None
+    ) -> tuple[TenantApi, list[httpx.Request]]:
+        requests: list[httpx.Request] = []
+        pending = list(answers)
+
+        def respond(request: httpx.Request) -> httpx.Response:
+            requests.append(request)
+            assert pending, f"unexpected request: {request.method} {request.url.path}"
+            answer = pending.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        transport = httpx.MockTransport(respond)
+        http = httpx.AsyncClient(base_url="http://api.test", transport=transport)
+        opened.append(http)
+        clock = clock or VirtualClock()
+        fast = Backoff(base=0.001, cap=0.01)
+        api = TenantApi(http, Tenant("acme", "tk_secret"), fast, clock=clock, sleep=clock.sleep)
+        return api, requests
+
+    yield make
+    for http in opened:
+        await http.aclose()
