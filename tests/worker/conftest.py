@@ -1,11 +1,15 @@
-"""A real `trigger-api serve` (embedded store, tmp db, free port) for the worker tests, plus
-helpers to mint keys, store events and look at them through the API."""
+"""A real `trigger-api serve` on each store (a SQLite file; DynamoDB tables in the moto server)
+for the worker tests, helpers to mint keys, store events and look at them through the API, and
+scripted HTTP answers on a virtual clock for what the real service cannot be made to do."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,12 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Server, create_key, unique_tenant
+from tests.conftest import STORE_KINDS, TRIGGER_API, Server, unique_tables, unique_tenant
 from worker.backoff import Backoff
 from worker.client import TenantApi
 from worker.config import Tenant
 
 BIN = Path(sys.executable).parent
+WORKER = BIN / "trigger-worker"
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_VARIABLES = (
     "API_URL",
@@ -32,18 +37,22 @@ WORKER_VARIABLES = (
     "WORKER_LEASE_SECONDS",
     "WORKER_GRACE_SECONDS",
     "WORKER_LOG_LEVEL",
+    "WORKER_HEARTBEAT_FILE",
+    "MAX_ATTEMPTS",
+    "RETRY_MAX_SECONDS",
 )
 
 
 @dataclass
 class LiveService:
     url: str
-    db: Path
+    store: str
+    env: dict[str, str]  # what `trigger-api` needs to reach the service's store
 
     def new_tenant(self, prefix: str = "t") -> tuple[str, str]:
         """A fresh tenant and its key, minted with `trigger-api keys create`."""
         name = unique_tenant(prefix)
-        return name, create_key(self.db, name)
+        return name, _trigger_api(self.env, "keys", "create", "--tenant", name)
 
     def client(self, key: str) -> httpx.Client:
         return httpx.Client(
@@ -51,28 +60,43 @@ class LiveService:
         )
 
     def create_events(self, key: str, count: int) -> list[str]:
+        return self.send_events(
+            key, [f'{{"n": {n}, "kind": "test"}}'.encode() for n in range(count)]
+        )
+
+    def send_events(self, key: str, payloads: list[bytes]) -> list[str]:
+        """Store events whose JSON text is `payloads` (as sent: numbers no float can hold,
+        too); return their ids, in order."""
         ids: list[str] = []
         with self.client(key) as client:
-            for start in range(0, count, 50):
-                batch = [{"n": n, "kind": "test"} for n in range(start, min(count, start + 50))]
-                response = client.post("/v1/events/batch", json={"events": batch})
+            for start in range(0, len(payloads), 50):
+                body = b'{"events": [' + b", ".join(payloads[start : start + 50]) + b"]}"
+                response = client.post(
+                    "/v1/events/batch", content=body, headers={"Content-Type": "application/json"}
+                )
                 assert response.status_code == 201, response.text
                 ids += [event["id"] for event in response.json()["events"]]
         return ids
 
-    def undelivered(self, key: str) -> list[dict[str, Any]]:
+    def events(self, key: str, status: str) -> list[dict[str, Any]]:
+        """Every event of the tenant with `status`, oldest first."""
         events: list[dict[str, Any]] = []
         cursor: str | None = None
         with self.client(key) as client:
             while True:
-                params = {"status": "undelivered", "limit": "100"}
+                params = {"status": status, "limit": "100"}
                 if cursor:
                     params["cursor"] = cursor
-                page = client.get("/v1/events", params=params).json()
+                response = client.get("/v1/events", params=params)
+                assert response.status_code == 200, response.text
+                page = response.json()
                 events += page["events"]
                 cursor = page["next_cursor"]
                 if cursor is None:
                     return events
+
+    def undelivered(self, key: str) -> list[dict[str, Any]]:
+        return self.events(key, "undelivered")
 
     def claim(self, key: str, limit: int = 100) -> list[dict[str, Any]]:
         with self.client(key) as client:
@@ -82,16 +106,65 @@ class LiveService:
             return events
 
 
-@pytest.fixture(scope="session")
-def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
-    """One service process for the whole worker suite; each test uses its own tenants."""
-    home = tmp_path_factory.mktemp("service")
-    db = home / "events.db"
-    server = Server(home, "--db", str(db))
+def _trigger_api(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [TRIGGER_API, *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@contextmanager
+def _serving(home: Path, store: str, env: dict[str, str]) -> Iterator[LiveService]:
+    server = Server(home, env=env)
     try:
-        yield LiveService(server.url, db)
+        yield LiveService(server.url, store, env)
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
+    """`trigger-api serve` on a SQLite file, for the whole session; each test has its own
+    tenants."""
+    home = tmp_path_factory.mktemp("sqlite-service")
+    env = {"TRIGGER_STORE": "sqlite", "TRIGGER_DB": str(home / "events.db")}
+    with _serving(home, "sqlite", env) as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def dynamodb_service(
+    tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str
+) -> Iterator[LiveService]:
+    """`trigger-api serve --store dynamodb` on tables of its own in the moto server."""
+    events_table, keys_table = unique_tables()
+    env = {
+        "TRIGGER_STORE": "dynamodb",
+        "AWS_ENDPOINT_URL_DYNAMODB": moto_endpoint,
+        "TRIGGER_EVENTS_TABLE": events_table,
+        "TRIGGER_KEYS_TABLE": keys_table,
+    }
+    _trigger_api(env, "tables", "create")
+    with _serving(tmp_path_factory.mktemp("dynamodb-service"), "dynamodb", env) as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def live_service(sqlite_service: LiveService) -> LiveService:
+    """The service, for tests where the store makes no difference to the worker."""
+    return sqlite_service
+
+
+@pytest.fixture(params=STORE_KINDS)
+def each_service(request: pytest.FixtureRequest) -> LiveService:
+    """The service on each store in turn: SQLite, then DynamoDB."""
+    service: LiveService = request.getfixturevalue(f"{request.param}_service")
+    return service
 
 
 def worker_env(
@@ -109,12 +182,27 @@ def worker_env(
     return env
 
 
+def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
 def read_record(path: Path) -> list[tuple[int, str]]:
     """The `(pid, event id)` lines the test handlers appended."""
+    return [(int(pid), event_id) for pid, event_id, *_more in _record_lines(path)]
+
+
+def read_amounts(path: Path) -> dict[str, str]:
+    """{event id: repr of its payload's amount}, from `handlers.record_amount`."""
+    return {event_id: amount for _pid, event_id, amount in _record_lines(path)}
+
+
+def _record_lines(path: Path) -> list[list[str]]:
     if not path.exists():
         return []
-    lines = path.read_text().splitlines()
-    return [(int(pid), event_id) for pid, event_id in (line.split() for line in lines)]
+    return [line.split(" ", 2) for line in path.read_text().splitlines()]
 
 
 class VirtualClock:

@@ -57,8 +57,9 @@ def test_a_record_with_an_exception_carries_its_traceback_in_one_field(
     configure: Callable[[str], io.StringIO],
 ) -> None:
     stderr = configure("info")
+    empty: dict[str, int] = {}
     try:
-        {}["missing"]
+        empty["missing"]
     except KeyError as error:
         caught = error
     logs.log(logging.WARNING, "event failed", exc_info=caught, error="KeyError: 'missing'")
