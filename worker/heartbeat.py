@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from worker.client import ApiError, Refusal, TenantApi, Unavailable
+from worker.client import ApiError, ExtendOutcome, Refusal, TenantApi, Unavailable
 from worker.leases import Lease
 from worker.logs import log
 from worker.tally import Tally
@@ -94,29 +94,32 @@ class Heartbeat:
 
     async def _extend(self, lease: Lease) -> None:
         sent = self._clock()
+        outcome: ExtendOutcome | Unavailable | ApiError
         try:
             outcome = await self._api.extend(
                 lease.id, lease.token, lease_seconds=self._lease_seconds, deadline=lease.expires
             )
-        except Unavailable as error:
-            log(logging.WARNING, "lease extension failed", **self._about(lease), error=error)
+        except (Unavailable, ApiError) as error:
+            outcome = error
+        if outcome == "extended":
+            lease.renewed(sent, self._lease_seconds)
+            self._tally.extended += 1
+            log(logging.DEBUG, "lease extended", **self._about(lease))
+        if lease not in self._leases:
+            return  # its handler finished meanwhile: whatever the answer, nothing more to do
+        if isinstance(outcome, Unavailable):
+            log(logging.WARNING, "lease extension failed", **self._about(lease), error=outcome)
             lease.renew_at = self._clock() + RETRY_SECONDS
-        except ApiError as error:
+        elif isinstance(outcome, ApiError):
             # Final (a 401, or an answer outside the contract): retrying cannot help. The lease
             # runs out; if the handler is still running then, the event may run twice.
-            log(logging.ERROR, "lease extension refused", **self._about(lease), error=error)
+            log(logging.ERROR, "lease extension refused", **self._about(lease), error=outcome)
             self.forget(lease)
             return
-        else:
-            if outcome == "extended":
-                lease.renewed(sent, self._lease_seconds)
-                self._tally.extended += 1
-                log(logging.DEBUG, "lease extended", **self._about(lease))
-            else:
-                self._lost(lease, outcome)
-                return
-        if lease in self._leases:
-            self._wake_at(lease.renew_at)
+        elif outcome != "extended":
+            self._lost(lease, outcome)
+            return
+        self._wake_at(lease.renew_at)
 
     def _lost(self, lease: Lease, outcome: Refusal) -> None:
         # The handler is left to finish: cancelling it half-way could leave its side effects

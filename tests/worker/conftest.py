@@ -5,12 +5,13 @@ scripted HTTP answers on a virtual clock for what the real service cannot be mad
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +181,35 @@ def worker_env(
     )
     env.update(extra)
     return env
+
+
+@dataclass
+class Workers:
+    """`trigger-worker` processes started by `workers_running`, and how they ended."""
+
+    logs: list[Path]
+    statuses: list[int] = field(default_factory=list)
+
+    def texts(self) -> list[str]:
+        return [log.read_text() for log in self.logs]
+
+
+@contextmanager
+def workers_running(
+    env: dict[str, str], logs_in: Path, count: int, *args: str
+) -> Iterator[Workers]:
+    """`count` worker daemons with `args`, their stderr in files; stopped with SIGTERM on exit."""
+    workers = Workers([logs_in / f"worker-{n}.log" for n in range(count)])
+    processes: list[subprocess.Popen[bytes]] = []
+    for log in workers.logs:
+        with log.open("w") as stderr:
+            processes.append(subprocess.Popen([WORKER, *args], env=env, stderr=stderr))
+    try:
+        yield workers
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        workers.statuses = [process.wait(timeout=30) for process in processes]
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:

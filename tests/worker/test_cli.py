@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.worker.conftest import WORKER, LiveService, read_record, wait_until, worker_env
+from tests.worker.conftest import (
+    WORKER,
+    LiveService,
+    read_record,
+    wait_until,
+    worker_env,
+    workers_running,
+)
 
 
 def test_once_drains_three_tenants(live_service: LiveService, tmp_path: Path) -> None:
@@ -70,21 +77,11 @@ def test_three_workers_on_one_tenant_never_share_an_event(
         POLL_INTERVAL="2",
         WORKER_CONCURRENCY="4",
     )
-    logs = [tmp_path / f"worker-{n}.log" for n in range(3)]
-    workers: list[subprocess.Popen[bytes]] = []
-    for log in logs:
-        with log.open("w") as stderr:
-            command: list[str | Path] = [WORKER, "--handler", "tests.worker.handlers:record"]
-            workers.append(subprocess.Popen(command, env=env, stderr=stderr))
-    try:
+    with workers_running(env, tmp_path, 3, "--handler", "tests.worker.handlers:record") as ran:
         created = live_service.create_events(tenant[1], 200)
         wait_until(lambda: live_service.undelivered(tenant[1]) == [], timeout=60)
-    finally:
-        for worker in workers:
-            worker.send_signal(signal.SIGTERM)
-        statuses = [worker.wait(timeout=30) for worker in workers]
 
-    assert statuses == [0, 0, 0], [log.read_text() for log in logs]
+    assert ran.statuses == [0, 0, 0], ran.texts()
     handled = read_record(record)
     counts = collections.Counter(event_id for _pid, event_id in handled)
     assert sorted(counts) == sorted(created)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import collections
 import re
-import signal
 import subprocess
 from decimal import Decimal
 from pathlib import Path
@@ -19,8 +18,10 @@ from tests.worker.conftest import (
     read_record,
     wait_until,
     worker_env,
+    workers_running,
 )
 
+HANDLERS = "tests.worker.handlers:"
 HUGE = "9" * 400
 BEYOND_LIMIT = "7" * 5000  # past Python's 4,300-digit limit on int(text)
 
@@ -41,7 +42,7 @@ def test_a_poison_event_is_dead_after_max_attempts_and_its_neighbours_are_handle
         key, [b'{"n": 0}', b'{"n": 1, "poison": true}', b'{"n": 2}', b'{"n": 3}']
     )
     poison = ids[1]
-    record, log = tmp_path / "record", tmp_path / "worker.log"
+    record = tmp_path / "record"
     env = worker_env(
         each_service,
         [tenant],
@@ -50,17 +51,11 @@ def test_a_poison_event_is_dead_after_max_attempts_and_its_neighbours_are_handle
         RETRY_MAX_SECONDS="1",
         POLL_INTERVAL="1",
     )
-    with log.open("w") as stderr:
-        command: list[str | Path] = [WORKER, "--handler", "tests.worker.handlers:refuse_poison"]
-        worker = subprocess.Popen(command, env=env, stderr=stderr)
-    try:
+    with workers_running(env, tmp_path, 1, "--handler", HANDLERS + "refuse_poison") as ran:
         wait_until(lambda: [e["id"] for e in each_service.events(key, "dead")] == [poison], 90)
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        status = worker.wait(timeout=30)
 
-    text = log.read_text()
-    assert status == 0, text
+    [text] = ran.texts()
+    assert ran.statuses == [0], text
     [dead] = each_service.events(key, "dead")
     assert dead["attempts"] == 3
     assert dead["last_error"] == f"ValueError: poison event {poison}"
@@ -82,7 +77,7 @@ def test_once_retries_a_poison_event_until_dead_then_exits_1_with_a_summary(
     ids = each_service.send_events(tenant[1], [b'{"n": 0}', b'{"poison": true}', b'{"n": 2}'])
 
     done = subprocess.run(
-        [WORKER, "--once", "--handler", "tests.worker.handlers:refuse_poison"],
+        [WORKER, "--once", "--handler", HANDLERS + "refuse_poison"],
         env=worker_env(
             each_service,
             [tenant],
@@ -117,21 +112,11 @@ def test_a_handler_slower_than_its_lease_runs_once_while_another_worker_competes
         WORKER_LEASE_SECONDS="3",
         POLL_INTERVAL="1",
     )
-    logs = [tmp_path / f"worker-{n}.log" for n in range(2)]
-    workers: list[subprocess.Popen[bytes]] = []
-    for log in logs:
-        with log.open("w") as stderr:
-            command: list[str | Path] = [WORKER, "--handler", "tests.worker.handlers:record"]
-            workers.append(subprocess.Popen(command, env=env, stderr=stderr))
-    try:
+    with workers_running(env, tmp_path, 2, "--handler", HANDLERS + "record") as ran:
         wait_until(lambda: each_service.events(tenant[1], "delivered") != [], timeout=90)
-    finally:
-        for worker in workers:
-            worker.send_signal(signal.SIGTERM)
-        statuses = [worker.wait(timeout=30) for worker in workers]
 
-    texts = [log.read_text() for log in logs]
-    assert statuses == [0, 0], texts
+    texts = ran.texts()
+    assert ran.statuses == [0, 0], texts
     assert [event_id for _pid, event_id in read_record(record)] == [event_id]
     [delivered] = each_service.events(tenant[1], "delivered")
     assert delivered["attempts"] == 1  # never claimed again
@@ -150,7 +135,7 @@ def test_numbers_no_float_can_hold_reach_the_handler_exactly(
     record = tmp_path / "record"
 
     done = subprocess.run(
-        [WORKER, "--once", "--handler", "tests.worker.handlers:record_amount"],
+        [WORKER, "--once", "--handler", HANDLERS + "record_amount"],
         env=worker_env(each_service, [tenant], WORKER_TEST_RECORD=str(record)),
         capture_output=True,
         text=True,

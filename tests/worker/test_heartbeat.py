@@ -137,3 +137,23 @@ async def test_an_extension_that_meets_only_transient_errors_is_tried_again_soon
     await sweep(beat)
     assert tally.extended == 1
     assert requests[-1].url.path == "/v1/events/evt_1/extend"
+
+
+async def test_an_answer_for_a_handler_that_finished_meanwhile_changes_nothing(
+    heartbeat: MakeHeartbeat, caplog: pytest.LogCaptureFixture
+) -> None:
+    delivered = httpx.Response(409, json={"status": 409, "code": "already_delivered"})
+    beat, requests, clock, tally = heartbeat(delivered)
+    held = lease()
+    beat.watch(held)
+
+    clock.now = 25.0
+    beat.sweep()  # the extension is under way...
+    beat.forget(held)  # ...when the handler returns and its event is acknowledged
+    while beat.in_flight:  # noqa: ASYNC110 - answered by a MockTransport, at once
+        await asyncio.sleep(0)
+
+    assert len(requests) == 1
+    assert held.lost is None
+    assert tally.leases_lost == 0
+    assert not any("lease" in r.getMessage() for r in caplog.records)
