@@ -46,7 +46,7 @@ FINDINGS: tuple[Finding, ...] = (
         "Api/Task/Resource",
         "AwsSolutions-ECS2",
         "Plain environment variables carry only non-secret settings (store kind, table names, "
-        "region, proxy trust); API keys are stored hashed in DynamoDB.",
+        "region, proxy trust, metrics dimension); API keys are stored hashed in DynamoDB.",
     ),
     Finding(
         "Worker/Task/Resource",

@@ -98,7 +98,13 @@ class DeploySettings:
     worker_memory_mib: int = 512
     worker_min_tasks: MinTasks = 1
     worker_max_tasks: MaxTasks = 4
-    worker_cpu_target_percent: Percent = 70
+    # Undelivered events per running worker task that auto scaling aims at (docs/DEPLOY.md).
+    worker_backlog_per_task: Positive = 100
+    # Alarms: the oldest undelivered event's age; the API's share of 5xx answers over 5 minutes,
+    # counted only from this many requests in those 5 minutes on.
+    alarm_oldest_age_seconds: Positive = 900
+    alarm_5xx_percent: Percent = 1
+    alarm_5xx_min_requests: Positive = 300
 
     def __post_init__(self) -> None:
         for role, cpu, memory in (

@@ -1,4 +1,4 @@
-"""The Trigger API stack: network, data, the API service and the worker service."""
+"""The Trigger API stack: network, data, the API service, the worker service, and monitoring."""
 
 from __future__ import annotations
 
@@ -12,10 +12,14 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.api_service import ApiService
+from infra.dashboard import OperationsDashboard
 from infra.data import Data
+from infra.metrics import SERVICE_ENV, ServiceMetrics, metrics_service_name
+from infra.monitoring import Monitoring, Watched
 from infra.network import Network
 from infra.settings import DeploySettings
 from infra.worker_service import WorkerService
+from service.store import schema
 
 # The repository root: the Dockerfile and the build context of the one image.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -57,6 +61,7 @@ class TriggerApiStack(Stack):
             vpc=self.network.vpc,
             container_insights_v2=ecs.ContainerInsights.ENABLED,
         )
+        metrics = ServiceMetrics(metrics_service_name(self.stack_name))
         image = ecs.ContainerImage.from_docker_image_asset(
             ecr_assets.DockerImageAsset(
                 self,
@@ -75,6 +80,7 @@ class TriggerApiStack(Stack):
                 "TRIGGER_EVENTS_TABLE": self.data.events.table_name,
                 "TRIGGER_KEYS_TABLE": self.data.keys.table_name,
                 "AWS_DEFAULT_REGION": self.region,
+                SERVICE_ENV: metrics.service,
             },
             settings=settings,
             log_retention=log_retention,
@@ -87,10 +93,29 @@ class TriggerApiStack(Stack):
             cluster=self.cluster,
             image=image,
             api_url=self.api.url,
+            metrics=metrics,
             settings=settings,
             log_retention=log_retention,
             removal_policy=removal_policy,
         )
+        watched = Watched(
+            metrics=metrics,
+            load_balancer=self.api.service.load_balancer,
+            target_group=self.api.service.target_group,
+            tables={
+                "Events": (self.data.events, schema.EVENTS),
+                "ApiKeys": (self.data.keys, schema.API_KEYS),
+            },
+        )
+        self.monitoring = Monitoring(self, "Monitoring", watched=watched, settings=settings)
+        self.dashboard = OperationsDashboard(
+            self,
+            "Dashboard",
+            watched=watched,
+            worker=self.worker.service,
+            alarms=list(self.monitoring.alarms.values()),
+            settings=settings,
+        ).dashboard
 
         CfnOutput(self, "ApiUrl", value=self.api.url, description="Base URL of the API")
         CfnOutput(self, "EventsTableName", value=self.data.events.table_name)
@@ -111,6 +136,19 @@ class TriggerApiStack(Stack):
         CfnOutput(self, "WorkerLogGroup", value=self.worker.logs.log_group_name)
         CfnOutput(self, "ClusterName", value=self.cluster.cluster_name)
         CfnOutput(self, "WorkerServiceName", value=self.worker.service.service_name)
+        CfnOutput(
+            self,
+            "AlarmTopicArn",
+            value=self.monitoring.topic.topic_arn,
+            description="Subscribe to receive the alarms (docs/DEPLOY.md)",
+        )
+        CfnOutput(self, "DashboardName", value=self.dashboard.dashboard_name)
+        CfnOutput(
+            self,
+            "MetricsService",
+            value=metrics.service,
+            description=f"The Service dimension of the API's metrics ({SERVICE_ENV})",
+        )
 
 
 def retention_days(days: int) -> logs.RetentionDays:

@@ -17,6 +17,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from infra.metrics import ServiceMetrics
+from infra.scaling import BacklogScaling
 from infra.settings import DeploySettings
 from infra.tasks import fargate_task, log_driver, rolling_deployment
 
@@ -37,6 +39,7 @@ class WorkerService(Construct):
         cluster: ecs.ICluster,
         image: ecs.ContainerImage,
         api_url: str,
+        metrics: ServiceMetrics,
         settings: DeploySettings,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
@@ -92,11 +95,17 @@ class WorkerService(Construct):
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
             assign_public_ip=False,
         )
-        scaling = self.service.auto_scale_task_count(
-            min_capacity=settings.worker_min_tasks, max_capacity=settings.worker_max_tasks
-        )
-        scaling.scale_on_cpu_utilization(
-            "Cpu", target_utilization_percent=settings.worker_cpu_target_percent
+        # Backlog, not CPU: a worker waiting on its handlers' I/O is idle by CPU while events
+        # pile up, and a CPU policy would also veto every scale-in (target tracking removes
+        # tasks only when all its policies agree).
+        self.scaling = BacklogScaling(
+            self,
+            "Scaling",
+            service=self.service,
+            metrics=metrics,
+            min_tasks=settings.worker_min_tasks,
+            max_tasks=settings.worker_max_tasks,
+            backlog_per_task=settings.worker_backlog_per_task,
         )
 
     @property

@@ -1,4 +1,5 @@
-"""Leased delivery for competing workers: claim (with long poll), release, ack one or many."""
+"""Leased delivery for competing workers: claim (with long poll), release, extend, and ack one
+or many."""
 
 from __future__ import annotations
 
@@ -12,13 +13,27 @@ from service.bodies import decode, json_response, read_body
 from service.clock import now_ms
 from service.context import Context
 from service.ids import is_event_id
-from service.models import AckRequest, AckResult, ClaimRequest, Event, EventList, StatusBody
+from service.models import (
+    AckRequest,
+    AckResult,
+    ClaimedEvent,
+    ClaimedEvents,
+    ClaimRequest,
+    ExtendRequest,
+    LeaseEnd,
+    ReleaseRequest,
+    StatusBody,
+)
 from service.problems import ApiError, not_found
+from service.store.base import Claim, Refusal
 
 RECHECK_SECONDS = 1.0  # how often a long poll looks at the store for other tasks' events
 MAX_SMALL_BODY = 64 * 1024
+MAX_ERROR_LENGTH = 2048  # characters of a release's `error` kept as `last_error`
 
 _claim_decoder = msgspec.json.Decoder(ClaimRequest)
+_release_decoder = msgspec.json.Decoder(ReleaseRequest)
+_extend_decoder = msgspec.json.Decoder(ExtendRequest)
 _ack_decoder = msgspec.json.Decoder(AckRequest)
 
 
@@ -27,41 +42,93 @@ async def claim(request: Request) -> Response:
     tenant = await ctx.auth.tenant_of(request)
     body = await read_body(request, MAX_SMALL_BODY)
     params = decode(_claim_decoder, body) if body.strip() else ClaimRequest()
+    max_attempts = params.max_attempts or ctx.settings.max_attempts
     deadline = time.monotonic() + params.wait_seconds
     while True:
         now = now_ms()
-        events = await ctx.store.claim_events(
-            tenant, limit=params.limit, lease_until=now + params.lease_seconds * 1000, now=now
+        found: Claim = await ctx.store.claim_events(
+            tenant,
+            limit=params.limit,
+            lease_until=now + params.lease_seconds * 1000,
+            max_attempts=max_attempts,
+            now=now,
         )
         remaining = deadline - time.monotonic()
-        if events or remaining <= 0:
+        if found.leased or remaining <= 0:
             break
         await ctx.notifier.wait(tenant, min(remaining, RECHECK_SECONDS))
         if await request.is_disconnected():
             break  # leasing events to a client that has gone would only delay them
-    return json_response(request, EventList([Event.of(e) for e in events]))
+    return json_response(request, ClaimedEvents([ClaimedEvent.leased(e) for e in found.leased]))
 
 
 async def release(request: Request) -> Response:
     ctx: Context = request.state.ctx
     tenant = await ctx.auth.tenant_of(request)
-    event_id = request.path_params["event_id"]
-    outcome = "not_found"
-    if is_event_id(event_id):
-        outcome = await ctx.store.release_event(tenant, event_id, now=now_ms())
-    if outcome == "not_found":
-        raise not_found()
-    if outcome == "already_delivered":
-        raise ApiError(409, "already_delivered", "The event was delivered; it cannot be released.")
-    ctx.notifier.notify(tenant)
+    event_id = event_id_of(request)
+    params = decode(_release_decoder, await read_body(request, MAX_SMALL_BODY))
+    now = now_ms()
+    error = None if params.error is None else params.error[:MAX_ERROR_LENGTH]
+    outcome = await ctx.store.release_event(
+        tenant,
+        event_id,
+        token=params.lease_token,
+        available_at=now + params.delay_seconds * 1000 if params.delay_seconds else 0,
+        error=error,
+        now=now,
+    )
+    if outcome != "released":
+        raise _refused(outcome, "released")
+    if not params.delay_seconds:
+        ctx.notifier.notify(tenant)
     return json_response(request, StatusBody("released"))
 
 
-async def ack_one(request: Request) -> Response:
+async def extend(request: Request) -> Response:
     ctx: Context = request.state.ctx
     tenant = await ctx.auth.tenant_of(request)
-    event_id = request.path_params["event_id"]
-    if not (is_event_id(event_id) and await _ack(ctx, tenant, [event_id])):
+    event_id = event_id_of(request)
+    params = decode(_extend_decoder, await read_body(request, MAX_SMALL_BODY))
+    now = now_ms()
+    lease_until = now + params.lease_seconds * 1000
+    outcome = await ctx.store.extend_lease(
+        tenant, event_id, token=params.lease_token, lease_until=lease_until, now=now
+    )
+    if outcome != "extended":
+        raise _refused(outcome, "extended")
+    return json_response(request, LeaseEnd(lease_until))
+
+
+def event_id_of(request: Request) -> str:
+    """The path's event id, or 404 for one that cannot exist."""
+    event_id: str = request.path_params["event_id"]
+    if not is_event_id(event_id):
+        raise not_found()
+    return event_id
+
+
+def already_delivered(verb: str) -> ApiError:
+    return ApiError(409, "already_delivered", f"The event was delivered; it cannot be {verb}.")
+
+
+def _refused(refusal: Refusal, verb: str) -> ApiError:
+    if refusal == "not_found":
+        return not_found()
+    if refusal == "already_delivered":
+        return already_delivered(verb)
+    return ApiError(
+        409,
+        "lease_lost",
+        "This lease token is not the event's current lease: the event was claimed again or"
+        " released since.",
+    )
+
+
+async def ack_one(request: Request) -> Response:
+    # A body (an ack may carry its lease token) is accepted and ignored: acking needs no token.
+    ctx: Context = request.state.ctx
+    tenant = await ctx.auth.tenant_of(request)
+    if not await _ack(ctx, tenant, [event_id_of(request)]):
         raise not_found()
     return json_response(request, StatusBody("acknowledged"))
 

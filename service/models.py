@@ -10,7 +10,7 @@ from msgspec import Meta, Raw, Struct
 
 from service.store.base import Event as StoredEvent
 
-EventStatus = Literal["undelivered", "delivered"]
+EventStatus = Literal["undelivered", "delivered", "dead"]
 Payload = Annotated[
     Raw,
     Meta(
@@ -32,18 +32,46 @@ class Event(Struct, kw_only=True):
     delivered_at: Millis | None
     attempts: Annotated[int, Meta(description="How many times the event has been claimed.")]
     lease_expires_at: Millis | None
+    available_at: Annotated[
+        Millis | None,
+        Meta(description="Not claimable before this time (a release with a delay); else null."),
+    ]
+    last_error: Annotated[
+        str | None, Meta(description="The last error a worker reported when releasing it.")
+    ]
 
     @classmethod
     def of(cls, event: StoredEvent) -> Event:
-        return cls(
-            id=event.id,
-            created_at=event.created_at,
-            status=event.status,
-            payload=Raw(event.payload),
-            delivered_at=event.delivered_at,
-            attempts=event.attempts,
-            lease_expires_at=event.lease_expires_at,
-        )
+        return cls(**_fields(event))
+
+
+def _fields(event: StoredEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "created_at": event.created_at,
+        "status": event.status,
+        "payload": Raw(event.payload),
+        "delivered_at": event.delivered_at,
+        "attempts": event.attempts,
+        "lease_expires_at": event.lease_expires_at,
+        "available_at": event.available_at,
+        "last_error": event.last_error,
+    }
+
+
+LeaseToken = Annotated[
+    str,
+    Meta(min_length=1, max_length=256, description="Names one lease; given in a claim's answer."),
+]
+
+
+class ClaimedEvent(Event, kw_only=True):
+    lease_token: LeaseToken
+
+    @classmethod
+    def leased(cls, event: StoredEvent) -> ClaimedEvent:
+        assert event.lease_token is not None
+        return cls(**_fields(event), lease_token=event.lease_token)
 
 
 class CreatedEvent(Struct):
@@ -57,8 +85,8 @@ class EventPage(Struct):
     next_cursor: Annotated[str | None, Meta(description="Null on the last page.")]
 
 
-class EventList(Struct):
-    events: list[Event]
+class ClaimedEvents(Struct):
+    events: list[ClaimedEvent]
 
 
 class BatchRequest(Struct, forbid_unknown_fields=True):
@@ -69,8 +97,12 @@ class BatchCreated(Struct):
     events: list[CreatedEvent]
 
 
+Ids = Annotated[list[str], Meta(min_length=1, max_length=100)]
+
+
 class AckRequest(Struct, forbid_unknown_fields=True):
-    ids: Annotated[list[str], Meta(min_length=1, max_length=100)]
+    ids: Ids
+    lease_token: Annotated[str | None, Meta(description="Accepted and ignored.")] = None
 
 
 class AckResult(Struct):
@@ -78,10 +110,53 @@ class AckResult(Struct):
     not_found: list[str]
 
 
+LeaseSeconds = Annotated[int, Meta(ge=1, le=43200)]
+
+
 class ClaimRequest(Struct, forbid_unknown_fields=True):
     limit: Annotated[int, Meta(ge=1, le=100)] = 10
-    lease_seconds: Annotated[int, Meta(ge=1, le=43200)] = 30
+    lease_seconds: LeaseSeconds = 30
     wait_seconds: Annotated[int, Meta(ge=0, le=20)] = 0
+    max_attempts: (
+        Annotated[
+            int,
+            Meta(
+                ge=1,
+                le=1000,
+                description="An event claimed this many times already is made dead instead of"
+                " leased; default TRIGGER_MAX_ATTEMPTS (10).",
+            ),
+        ]
+        | None
+    ) = None
+
+
+class ReleaseRequest(Struct, forbid_unknown_fields=True):
+    lease_token: LeaseToken
+    delay_seconds: Annotated[
+        int, Meta(ge=0, le=43200, description="Not claimable again for this long.")
+    ] = 0
+    error: Annotated[
+        str | None, Meta(description="Kept (its first 2,048 characters) as `last_error`.")
+    ] = None
+
+
+class ExtendRequest(Struct, forbid_unknown_fields=True):
+    lease_token: LeaseToken
+    lease_seconds: LeaseSeconds
+
+
+class LeaseEnd(Struct):
+    lease_expires_at: Millis
+
+
+class RedriveRequest(Struct, forbid_unknown_fields=True):
+    ids: Ids
+
+
+class RedriveResult(Struct):
+    redriven: list[EventId]
+    not_found: list[str]
 
 
 class StatusBody(Struct):

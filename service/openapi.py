@@ -6,19 +6,25 @@ from typing import Any
 
 import msgspec
 
-from service import models
+from service import ids, models
 
 REF = "#/components/schemas/{name}"
 SCHEMAS: tuple[Any, ...] = (
     models.Event,
     models.CreatedEvent,
     models.EventPage,
-    models.EventList,
+    models.ClaimedEvent,
+    models.ClaimedEvents,
     models.BatchRequest,
     models.BatchCreated,
     models.AckRequest,
     models.AckResult,
     models.ClaimRequest,
+    models.ReleaseRequest,
+    models.ExtendRequest,
+    models.LeaseEnd,
+    models.RedriveRequest,
+    models.RedriveResult,
     models.StatusBody,
     models.Problem,
 )
@@ -26,12 +32,18 @@ ERRORS = {
     400: "Bad request (`invalid_cursor`, `invalid_idempotency_key`).",
     401: "Missing, malformed, unknown or revoked API key (`unauthorized`).",
     404: "No such event for this tenant (`not_found`).",
-    409: "The event was already delivered (`already_delivered`).",
+    409: "The event was delivered (`already_delivered`), or the lease token is no longer the"
+    " event's current lease (`lease_lost`).",
     413: "Body too large (`payload_too_large`).",
     422: "Invalid body or parameters (`validation_error`, `idempotency_key_reused`).",
     503: "The store is unavailable (`unavailable`); retry after `Retry-After` seconds.",
 }
-EVENT_ID = {"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}}
+EVENT_ID = {
+    "name": "event_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^" + ids.EVENT_ID.pattern + "$"},
+}
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -40,7 +52,7 @@ IDEMPOTENCY_KEY = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 255},
 }
 LIST_PARAMETERS = [
-    {"name": "status", "in": "query", "schema": {"enum": ["undelivered", "delivered"]}},
+    {"name": "status", "in": "query", "schema": {"enum": ["undelivered", "delivered", "dead"]}},
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 50}},
     {"name": "cursor", "in": "query", "schema": {"type": "string", "minLength": 1}},
 ]
@@ -51,6 +63,7 @@ def _ref(model: Any) -> dict[str, str]:
 
 
 def _operation(
+    operation_id: str,
     summary: str,
     status: int,
     response: Any | None,
@@ -70,7 +83,11 @@ def _operation(
             "description": ERRORS[code],
             "content": {"application/problem+json": {"schema": _ref(models.Problem)}},
         }
-    operation: dict[str, Any] = {"summary": summary, "responses": responses}
+    operation: dict[str, Any] = {
+        "operationId": operation_id,
+        "summary": summary,
+        "responses": responses,
+    }
     if body is not None:
         schema = body if isinstance(body, dict) else _ref(body)
         operation["requestBody"] = {
@@ -87,13 +104,16 @@ def openapi_document() -> bytes:
     _, components = msgspec.json.schema_components(SCHEMAS, ref_template=REF)
     payload = {"type": "object", "additionalProperties": True}
     paths = {
-        "/health": {"get": _operation("Liveness", 200, models.StatusBody, public=True)},
+        "/health": {"get": _operation("health", "Liveness", 200, models.StatusBody, public=True)},
         "/ready": {
-            "get": _operation("Readiness", 200, models.StatusBody, errors=(503,), public=True)
+            "get": _operation(
+                "ready", "Readiness", 200, models.StatusBody, errors=(503,), public=True
+            )
         },
-        "/openapi.json": {"get": _operation("This document", 200, None, public=True)},
+        "/openapi.json": {"get": _operation("openapi", "This document", 200, None, public=True)},
         "/v1/events": {
             "post": _operation(
+                "createEvent",
                 "Create an event",
                 201,
                 models.CreatedEvent,
@@ -102,6 +122,7 @@ def openapi_document() -> bytes:
                 parameters=[IDEMPOTENCY_KEY],
             ),
             "get": _operation(
+                "listEvents",
                 "List events",
                 200,
                 models.EventPage,
@@ -111,6 +132,7 @@ def openapi_document() -> bytes:
         },
         "/v1/events/batch": {
             "post": _operation(
+                "createBatch",
                 "Create 1-50 events atomically",
                 201,
                 models.BatchCreated,
@@ -121,9 +143,10 @@ def openapi_document() -> bytes:
         },
         "/v1/events/claim": {
             "post": _operation(
+                "claim",
                 "Lease undelivered events",
                 200,
-                models.EventList,
+                models.ClaimedEvents,
                 body=models.ClaimRequest,
                 body_required=False,
                 errors=(422,),
@@ -131,6 +154,7 @@ def openapi_document() -> bytes:
         },
         "/v1/events/ack": {
             "post": _operation(
+                "acknowledgeMany",
                 "Acknowledge up to 100 events",
                 200,
                 models.AckResult,
@@ -140,30 +164,68 @@ def openapi_document() -> bytes:
         },
         "/v1/events/{event_id}": {
             "get": _operation(
-                "Get an event", 200, models.Event, errors=(404,), parameters=[EVENT_ID]
+                "getEvent", "Get an event", 200, models.Event, errors=(404,), parameters=[EVENT_ID]
             ),
             "delete": _operation(
-                "Delete an event", 204, None, errors=(404,), parameters=[EVENT_ID]
+                "deleteEvent", "Delete an event", 204, None, errors=(404,), parameters=[EVENT_ID]
             ),
         },
         "/v1/events/{event_id}/ack": {
             "post": _operation(
-                "Acknowledge an event", 200, models.StatusBody, errors=(404,), parameters=[EVENT_ID]
+                "acknowledge",
+                "Acknowledge an event",
+                200,
+                models.StatusBody,
+                errors=(404,),
+                parameters=[EVENT_ID],
             )
         },
         "/v1/events/{event_id}/release": {
             "post": _operation(
-                "Release an event's lease",
+                "release",
+                "End a lease, at once or with a delay, reporting an error",
+                200,
+                models.StatusBody,
+                body=models.ReleaseRequest,
+                errors=(404, 409, 413, 422),
+                parameters=[EVENT_ID],
+            )
+        },
+        "/v1/events/{event_id}/extend": {
+            "post": _operation(
+                "extend",
+                "Extend a lease",
+                200,
+                models.LeaseEnd,
+                body=models.ExtendRequest,
+                errors=(404, 409, 413, 422),
+                parameters=[EVENT_ID],
+            )
+        },
+        "/v1/events/{event_id}/redrive": {
+            "post": _operation(
+                "redrive",
+                "Make a dead event claimable again",
                 200,
                 models.StatusBody,
                 errors=(404, 409),
                 parameters=[EVENT_ID],
             )
         },
+        "/v1/events/redrive": {
+            "post": _operation(
+                "redriveMany",
+                "Redrive up to 100 dead events",
+                200,
+                models.RedriveResult,
+                body=models.RedriveRequest,
+                errors=(413, 422),
+            )
+        },
     }
     document = {
         "openapi": "3.1.0",
-        "info": {"title": "Trigger API", "version": "1.0.0"},
+        "info": {"title": "Trigger API", "version": "1.1.0"},
         "paths": paths,
         "components": {
             "schemas": components,

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service import delivery, ingest
+from service import dead_letters, delivery, ingest
 from service.bodies import empty_response, json_response, raw_json_response
 from service.clock import now_ms
 from service.context import Context
@@ -18,7 +18,7 @@ from service.problems import not_found, validation_error
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
-STATUSES = ("undelivered", "delivered")
+STATUSES = ("undelivered", "delivered", "dead")
 
 
 async def health(request: Request) -> Response:
@@ -42,7 +42,7 @@ async def list_events(request: Request) -> Response:
     query = request.query_params
     status = query.get("status")
     if status is not None and status not in STATUSES:
-        raise validation_error("status must be 'undelivered' or 'delivered'.")
+        raise validation_error("status must be 'undelivered', 'delivered' or 'dead'.")
     limit = _limit(query.get("limit"))
     cursor = query.get("cursor")
     after = None
@@ -114,6 +114,9 @@ ROUTES = [
     _route("/v1/events/ack", POST=delivery.ack_many),
     _route("/v1/events/{event_id}/ack", POST=delivery.ack_one),
     _route("/v1/events/{event_id}/release", POST=delivery.release),
+    _route("/v1/events/{event_id}/extend", POST=delivery.extend),
+    _route("/v1/events/redrive", POST=dead_letters.redrive_many),
+    _route("/v1/events/{event_id}/redrive", POST=dead_letters.redrive_one),
     _route("/v1/events/{event_id}", GET=get_event, DELETE=delete_event),
     _route("/health", GET=health),
     _route("/ready", GET=ready),

@@ -20,6 +20,7 @@ from service.typed_settings import HttpUrl, Text, convert, declared, read, setti
 StoreKind = Literal["sqlite", "dynamodb"]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Days = Annotated[float, msgspec.Meta(gt=0, description="a positive number of days")]
+Attempts = Annotated[int, msgspec.Meta(ge=1, le=1000)]
 
 
 class SettingsError(ValueError):
@@ -43,6 +44,11 @@ class Settings:
     )
     undelivered_retention_days: Days = setting(
         30, env="TRIGGER_UNDELIVERED_RETENTION_DAYS", help="days an undelivered event is kept"
+    )
+    max_attempts: Attempts = setting(
+        10,
+        env="TRIGGER_MAX_ATTEMPTS",
+        help="claims an event may have before a claim makes it dead, when a claim names none",
     )
     dynamodb_endpoint: HttpUrl | None = setting(
         None, env="AWS_ENDPOINT_URL_DYNAMODB", help="DynamoDB Local or a test server"

@@ -1,4 +1,4 @@
-"""Leased delivery through HTTP on both stores: claim, long poll, release, batch ack."""
+"""Leased delivery through HTTP on both stores: claim, long poll, batch ack."""
 
 from __future__ import annotations
 
@@ -38,34 +38,6 @@ async def test_claim_leases_the_oldest_events_with_defaults(api: Api) -> None:
     assert listed["events"][0]["lease_expires_at"] == events[0]["lease_expires_at"]
 
 
-async def test_a_leased_event_is_not_claimed_again_until_released(api: Api) -> None:
-    first_id, second_id = await create(api, {"n": 1}), await create(api, {"n": 2})
-
-    first = await claim(api, {"limit": 1, "lease_seconds": 600})
-    second = await claim(api, {"limit": 5})
-    nothing = await claim(api, {"limit": 5})
-    released = await api.client.post(f"/v1/events/{first_id}/release", headers=api.acme)
-    again = await claim(api, {"limit": 5})
-
-    assert [e["id"] for e in first] == [first_id]
-    assert [e["id"] for e in second] == [second_id]
-    assert nothing == []
-    assert (released.status_code, released.json()) == (200, {"status": "released"})
-    assert [(e["id"], e["attempts"]) for e in again] == [(first_id, 2)]
-
-
-async def test_acknowledged_events_are_never_claimed_and_cannot_be_released(api: Api) -> None:
-    event_id = await create(api, {"n": 1})
-    await claim(api)
-    await api.client.post(f"/v1/events/{event_id}/ack", headers=api.acme)
-
-    assert await claim(api) == []
-    release = await api.client.post(f"/v1/events/{event_id}/release", headers=api.acme)
-    assert_problem(release, 409, "already_delivered")
-    acked = (await api.client.get(f"/v1/events/{event_id}", headers=api.acme)).json()
-    assert (acked["status"], acked["lease_expires_at"]) == ("delivered", None)
-
-
 async def test_claims_see_only_their_tenant(api: Api) -> None:
     await create(api, {"n": 1})
 
@@ -84,6 +56,8 @@ async def test_claims_see_only_their_tenant(api: Api) -> None:
         b'{"wait_seconds": -1}',
         b'{"wait_seconds": 21}',
         b'{"wait_seconds": 1.5}',
+        b'{"max_attempts": 0}',
+        b'{"max_attempts": 1001}',
         b'{"limt": 5}',
         b"[1]",
         b"{",

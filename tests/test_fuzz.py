@@ -4,6 +4,7 @@ its status codes, content types, headers and schemas."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,5 +51,10 @@ def test_no_request_gets_a_server_error_or_an_undocumented_answer(tmp_path: Path
     finally:
         server.stop()
 
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "No issues found" in result.stdout
+    report = result.stdout[-6000:] + result.stderr[-2000:]
+    assert result.returncode == 0, report
+    # Every generated case passed every check. (Its warnings, e.g. that an operation mostly
+    # answered 404 to the ids it made up, are advice about the fuzzing, not failures.)
+    [cases] = re.findall(r"Test cases:\s*\n\s*(.*)", result.stdout)
+    generated, passed = re.fullmatch(r"(\d+) generated, (\d+) passed", cases.strip()).groups()  # type: ignore[union-attr]
+    assert int(generated) == int(passed) > 500, report

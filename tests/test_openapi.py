@@ -49,9 +49,21 @@ async def test_openapi_covers_every_route_and_every_ref_resolves(api: Api) -> No
         "delivered_at",
         "attempts",
         "lease_expires_at",
+        "available_at",
+        "last_error",
     }
+    assert set(schemas["ClaimedEvent"]["required"]) == set(event["required"]) | {"lease_token"}
+    assert sorted(event["properties"]["status"]["enum"]) == ["dead", "delivered", "undelivered"]
     claim = schemas["ClaimRequest"]["properties"]
     assert (claim["limit"]["minimum"], claim["limit"]["maximum"]) == (1, 100)
     assert claim["wait_seconds"]["maximum"] == 20
+    assert (
+        claim["max_attempts"]["anyOf"][0]["minimum"],
+        claim["max_attempts"]["anyOf"][0]["maximum"],
+    ) == (1, 1000)
+    release = document["paths"]["/v1/events/{event_id}/release"]["post"]
+    assert set(schemas["ReleaseRequest"]["required"]) == {"lease_token"}
+    assert {"200", "404", "409", "422"} <= set(release["responses"])
+    assert "lease_lost" in release["responses"]["409"]["description"]
     create = document["paths"]["/v1/events"]["post"]
     assert {"201", "401", "413", "422", "503"} <= set(create["responses"])

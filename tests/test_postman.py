@@ -63,6 +63,9 @@ def test_the_collection_covers_every_route_with_assertions() -> None:
         "DELETE /v1/events/{id}",
         "POST /v1/events/claim",
         "POST /v1/events/{id}/release",
+        "POST /v1/events/{id}/extend",
+        "POST /v1/events/{id}/redrive",
+        "POST /v1/events/redrive",
     }
 
 

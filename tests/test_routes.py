@@ -38,6 +38,8 @@ async def test_created_event_reads_back_exactly(api: Api) -> None:
         "delivered_at": None,
         "attempts": 0,
         "lease_expires_at": None,
+        "available_at": None,
+        "last_error": None,
     }
 
 
@@ -76,6 +78,8 @@ async def test_malformed_and_unknown_ids_are_404(api: Api, event_id: str) -> Non
         ("DELETE", f"/v1/events/{event_id}"),
         ("POST", f"/v1/events/{event_id}/ack"),
         ("POST", f"/v1/events/{event_id}/release"),
+        ("POST", f"/v1/events/{event_id}/extend"),
+        ("POST", f"/v1/events/{event_id}/redrive"),
     ]:
         assert_problem(await api.client.request(method, path, headers=api.acme), 404, "not_found")
     unknown = new_event_id(0)
@@ -87,18 +91,27 @@ async def test_malformed_and_unknown_ids_are_404(api: Api, event_id: str) -> Non
 async def test_another_tenants_event_is_indistinguishable_from_a_missing_one(api: Api) -> None:
     event_id = await create(api, {"secret": "acme's"})
 
-    for method, path in [
-        ("GET", f"/v1/events/{event_id}"),
-        ("DELETE", f"/v1/events/{event_id}"),
-        ("POST", f"/v1/events/{event_id}/ack"),
-        ("POST", f"/v1/events/{event_id}/release"),
+    [leased] = (await api.client.post("/v1/events/claim", headers=api.acme)).json()["events"]
+    lease = {"lease_token": leased["lease_token"], "lease_seconds": 60}
+
+    for method, path, body in [
+        ("GET", f"/v1/events/{event_id}", None),
+        ("DELETE", f"/v1/events/{event_id}", None),
+        ("POST", f"/v1/events/{event_id}/ack", None),
+        ("POST", f"/v1/events/{event_id}/release", {"lease_token": lease["lease_token"]}),
+        ("POST", f"/v1/events/{event_id}/extend", lease),
+        ("POST", f"/v1/events/{event_id}/redrive", None),
     ]:
-        response = await api.client.request(method, path, headers=api.globex)
+        response = await api.client.request(method, path, json=body, headers=api.globex)
         assert_problem(response, 404, "not_found")
     listed = await api.client.get("/v1/events", headers=api.globex)
     assert listed.json() == {"events": [], "next_cursor": None}
     mine = await api.client.get(f"/v1/events/{event_id}", headers=api.acme)
-    assert mine.json()["status"] == "undelivered"  # globex's ack changed nothing
+    # globex's ack, release and extend changed nothing
+    assert (mine.json()["status"], mine.json()["lease_expires_at"]) == (
+        "undelivered",
+        leased["lease_expires_at"],
+    )
 
 
 # -- listing ----------------------------------------------------------------------------------

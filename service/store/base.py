@@ -7,12 +7,18 @@ expiry and leases are decided by one clock the caller owns — and tests can mov
 from __future__ import annotations
 
 import abc
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Self
 
-Status = Literal["undelivered", "delivered"]
-ReleaseOutcome = Literal["released", "not_found", "already_delivered"]
+Status = Literal["undelivered", "delivered", "dead"]
+# What a lease operation found, when it did not apply: the event is absent (or expired), the
+# token is no longer current, or the event was delivered.
+Refusal = Literal["not_found", "lease_lost", "already_delivered"]
+ReleaseOutcome = Literal["released"] | Refusal
+ExtendOutcome = Literal["extended"] | Refusal
+RedriveOutcome = Literal["redriven", "not_found", "already_delivered"]
 
 
 class StoreError(Exception):
@@ -44,6 +50,23 @@ class Event:
     delivered_at: int | None
     attempts: int
     lease_expires_at: int | None  # None unless a lease holds at `now`
+    available_at: int | None = None  # None unless a delayed release holds it back at `now`
+    last_error: str | None = None
+    lease_token: str | None = None  # only in a claim's answer
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What one claim did: the events it leased (oldest first, each with its lease token) and
+    the ids of the events it found at `max_attempts` and made dead instead."""
+
+    leased: list[Event]
+    dead: list[str]
+
+
+def new_lease_token() -> str:
+    """An opaque name for one lease: 128 random bits, never shown outside a claim's answer."""
+    return secrets.token_urlsafe(16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,20 +142,46 @@ class Store(abc.ABC):
     async def ack_events(
         self, tenant: str, event_ids: Sequence[str], *, now: int, expires_at: int
     ) -> set[str]:
-        """Mark events delivered (ending any lease); returns the ids found, delivered already
-        or now. A newly delivered event expires at `expires_at`."""
+        """Mark events delivered (ending any lease; dead ones too); returns the ids found,
+        delivered already or now. A newly delivered event expires at `expires_at`."""
 
     @abc.abstractmethod
     async def delete_event(self, tenant: str, event_id: str, *, now: int) -> bool: ...
 
     @abc.abstractmethod
     async def claim_events(
-        self, tenant: str, *, limit: int, lease_until: int, now: int
-    ) -> list[Event]:
-        """Lease up to `limit` undelivered, unleased events, oldest first, adding 1 to attempts."""
+        self, tenant: str, *, limit: int, lease_until: int, max_attempts: int, now: int
+    ) -> Claim:
+        """Lease up to `limit` claimable events (undelivered, no unexpired lease, available),
+        oldest first: each gets a new lease token and 1 more attempt. An event found already
+        claimed `max_attempts` times is made dead instead of leased."""
 
     @abc.abstractmethod
-    async def release_event(self, tenant: str, event_id: str, *, now: int) -> ReleaseOutcome: ...
+    async def release_event(
+        self,
+        tenant: str,
+        event_id: str,
+        *,
+        token: str,
+        available_at: int,
+        error: str | None,
+        now: int,
+    ) -> ReleaseOutcome:
+        """End the lease named by `token`: claimable again from `available_at` (0: at once),
+        keeping `error` as the event's last error when given."""
+
+    @abc.abstractmethod
+    async def extend_lease(
+        self, tenant: str, event_id: str, *, token: str, lease_until: int, now: int
+    ) -> ExtendOutcome:
+        """Move the end of the lease named by `token` to `lease_until`."""
+
+    @abc.abstractmethod
+    async def redrive_events(
+        self, tenant: str, event_ids: Sequence[str], *, now: int
+    ) -> dict[str, RedriveOutcome]:
+        """Make dead events claimable again with 0 attempts; undelivered ones are left as they
+        are (and count as redriven)."""
 
     # -- API keys -----------------------------------------------------------------------------
 

@@ -26,14 +26,19 @@ from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from service.store import schema
 from service.store.base import (
     ApiKey,
+    Claim,
     DuplicateEventId,
     Event,
+    ExtendOutcome,
     IdempotencyRecord,
     NewEvent,
+    RedriveOutcome,
+    Refusal,
     ReleaseOutcome,
     Status,
     Store,
     StoreUnavailable,
+    new_lease_token,
 )
 
 if TYPE_CHECKING:
@@ -92,6 +97,9 @@ _ATTRIBUTES = {
     "#at": "attempts",
     "#dl": "delivered_at",
     "#ac": "active",
+    "#tok": "lease_token",
+    "#av": "available_at",
+    "#err": "last_error",
 }
 
 
@@ -117,22 +125,41 @@ _CREATE_RECORD = _Op(condition="attribute_not_exists(#pk) OR #exp <= :now")
 _LIVE = "attribute_exists(#pk) AND #exp > :now"
 _DELETE = _Op(condition=_LIVE)
 _ACK = _Op(
-    condition=f"{_LIVE} AND #st = :undelivered",
-    update="SET #st = :delivered, #gpk = :gpk, #dl = :now, #exp = :exp, #ttl = :ttl, #ls = :zero",
+    condition=f"{_LIVE} AND #st <> :delivered",
+    update="SET #st = :delivered, #gpk = :gpk, #dl = :now, #exp = :exp, #ttl = :ttl,"
+    " #ls = :zero, #av = :zero REMOVE #tok",
 )
+_CLAIMABLE = "#st = :undelivered AND #ls <= :now AND #av <= :now"
 _LEASE = _Op(
-    condition=f"{_LIVE} AND #st = :undelivered AND #ls <= :now",
-    update="SET #ls = :until, #at = #at + :one",
+    condition=f"{_LIVE} AND {_CLAIMABLE} AND #at < :max",
+    update="SET #ls = :until, #at = #at + :one, #tok = :tok, #av = :zero",
 )
-_RELEASE = _Op(condition=f"{_LIVE} AND #st = :undelivered", update="SET #ls = :zero")
+_KILL = _Op(
+    condition=f"{_LIVE} AND {_CLAIMABLE} AND #at >= :max",
+    update="SET #st = :dead, #gpk = :gpk REMOVE #tok",
+)
+_HOLDER = f"{_LIVE} AND #st = :undelivered AND #tok = :tok"  # the lease named by :tok is current
+_RELEASE = _Op(condition=_HOLDER, update="SET #ls = :zero, #av = :av REMOVE #tok")
+_RELEASE_WITH_ERROR = _Op(
+    condition=_HOLDER, update="SET #ls = :zero, #av = :av, #err = :err REMOVE #tok"
+)
+_EXTEND = _Op(condition=_HOLDER, update="SET #ls = :until")
+_REDRIVE = _Op(
+    condition=f"{_LIVE} AND #st = :dead",
+    update="SET #st = :undelivered, #gpk = :gpk, #at = :zero, #ls = :zero, #av = :zero",
+)
 _REVOKE = _Op(condition="attribute_exists(#kpk)", update="SET #ac = :false")
 _UNEXPIRED = "#exp > :now"
-_CLAIMABLE = "#ls <= :now AND #exp > :now"
 
 _UNDELIVERED: dict[str, str] = {"S": "undelivered"}
 _DELIVERED: dict[str, str] = {"S": "delivered"}
+_DEAD: dict[str, str] = {"S": "dead"}
 _ZERO: dict[str, str] = {"N": "0"}
-_STATUSES: dict[str, Status] = {"undelivered": "undelivered", "delivered": "delivered"}
+_STATUSES: dict[str, Status] = {
+    "undelivered": "undelivered",
+    "delivered": "delivered",
+    "dead": "dead",
+}
 
 _UNAVAILABLE_CODES = frozenset(
     {
@@ -393,7 +420,6 @@ class DynamoStore(Store):
     ) -> set[str]:
         values = {
             ":now": _number(now),
-            ":undelivered": _UNDELIVERED,
             ":delivered": _DELIVERED,
             ":gpk": {"S": f"{_tenant_pk(tenant)}#delivered"},
             ":exp": _number(expires_at),
@@ -452,65 +478,129 @@ class DynamoStore(Store):
 
     @_unavailable_on_failure
     async def claim_events(
-        self, tenant: str, *, limit: int, lease_until: int, now: int
-    ) -> list[Event]:
+        self, tenant: str, *, limit: int, lease_until: int, max_attempts: int, now: int
+    ) -> Claim:
         request: QueryInputTypeDef = {
             "TableName": self._events,
             "IndexName": _STATUS_INDEX.name,
             "KeyConditionExpression": "#gpk = :gpk",
-            "FilterExpression": _CLAIMABLE,
-            "ExpressionAttributeNames": _names("#gpk", _CLAIMABLE),
+            "FilterExpression": f"{_CLAIMABLE} AND {_UNEXPIRED}",
+            "ExpressionAttributeNames": _names("#gpk", _CLAIMABLE, _UNEXPIRED),
             "ExpressionAttributeValues": {
                 ":gpk": {"S": f"{_tenant_pk(tenant)}#undelivered"},
+                ":undelivered": _UNDELIVERED,
                 ":now": _number(now),
             },
             "Limit": limit + _CLAIM_SLACK,
         }
-        values = {
-            ":now": _number(now),
-            ":until": _number(lease_until),
-            ":undelivered": _UNDELIVERED,
-            ":one": {"N": "1"},
-        }
-        leased: list[Event] = []
-        batch: list[str] = []
+        claim = Claim([], [])
+        batch: list[Item] = []
         # The index lags the table, so each candidate is re-checked by its conditional update.
         async with aclosing(self._query(request)) as candidates:
             async for item in candidates:
-                batch.append(item[_GSK]["S"])
-                if len(batch) < limit - len(leased):
+                batch.append(item)
+                if len(batch) < limit - len(claim.leased):
                     continue
-                leased += await self._lease_all(tenant, batch, values, now)
+                await self._claim_all(tenant, batch, claim, lease_until, max_attempts, now)
                 batch = []
-                if len(leased) == limit:
+                if len(claim.leased) == limit:
                     break
-        leased += await self._lease_all(tenant, batch, values, now)
-        return sorted(leased, key=lambda event: event.id)
+        await self._claim_all(tenant, batch, claim, lease_until, max_attempts, now)
+        claim.leased.sort(key=lambda event: event.id)
+        return claim
 
-    async def _lease_all(
+    async def _claim_all(
         self,
         tenant: str,
-        event_ids: Sequence[str],
-        values: Mapping[str, Mapping[str, str]],
+        candidates: Sequence[Item],
+        claim: Claim,
+        lease_until: int,
+        max_attempts: int,
         now: int,
-    ) -> list[Event]:
-        results = await _all(self._lease(tenant, event_id, values, now) for event_id in event_ids)
-        return [event for event in results if event is not None]
+    ) -> None:
+        """Lease each candidate, or make it dead when it has had its attempts; add what
+        happened to `claim`. A candidate someone else changed meanwhile is left alone."""
+        base = {
+            ":now": _number(now),
+            ":undelivered": _UNDELIVERED,
+            ":max": _number(max_attempts),
+        }
+        lease = {**base, ":until": _number(lease_until), ":one": {"N": "1"}, ":zero": _ZERO}
+        kill = {**base, ":dead": _DEAD, ":gpk": {"S": f"{_tenant_pk(tenant)}#dead"}}
 
-    async def _lease(
-        self, tenant: str, event_id: str, values: Mapping[str, Mapping[str, str]], now: int
-    ) -> Event | None:
-        applied, item = await self._update_event(tenant, event_id, _LEASE, values, "ALL_NEW")
-        # Not applied: another claim won it, or it was acked or deleted meanwhile.
-        return _event(item, now) if applied and item is not None else None
+        async def one(item: Item) -> None:
+            event_id = item[_GSK]["S"]
+            if int(item["attempts"]["N"]) >= max_attempts:
+                applied, _ = await self._update_event(tenant, event_id, _KILL, kill, "NONE")
+                if applied:
+                    claim.dead.append(event_id)
+                return
+            token = new_lease_token()
+            values = {**lease, ":tok": {"S": token}}
+            applied, new = await self._update_event(tenant, event_id, _LEASE, values, "ALL_NEW")
+            if applied and new is not None:
+                claim.leased.append(_event(new, now, token))
+
+        await _all(one(item) for item in candidates)
 
     @_unavailable_on_failure
-    async def release_event(self, tenant: str, event_id: str, *, now: int) -> ReleaseOutcome:
-        values = {":now": _number(now), ":undelivered": _UNDELIVERED, ":zero": _ZERO}
-        applied, item = await self._update_event(tenant, event_id, _RELEASE, values, "NONE")
-        if applied:
-            return "released"
-        return "already_delivered" if _delivered(item, now) else "not_found"
+    async def release_event(
+        self,
+        tenant: str,
+        event_id: str,
+        *,
+        token: str,
+        available_at: int,
+        error: str | None,
+        now: int,
+    ) -> ReleaseOutcome:
+        values = {
+            ":now": _number(now),
+            ":undelivered": _UNDELIVERED,
+            ":tok": {"S": token},
+            ":zero": _ZERO,
+            ":av": _number(available_at),
+        }
+        op = _RELEASE
+        if error is not None:
+            op, values[":err"] = _RELEASE_WITH_ERROR, {"S": error}
+        applied, item = await self._update_event(tenant, event_id, op, values, "NONE")
+        return "released" if applied else _refusal(item, now)
+
+    @_unavailable_on_failure
+    async def extend_lease(
+        self, tenant: str, event_id: str, *, token: str, lease_until: int, now: int
+    ) -> ExtendOutcome:
+        values = {
+            ":now": _number(now),
+            ":undelivered": _UNDELIVERED,
+            ":tok": {"S": token},
+            ":until": _number(lease_until),
+        }
+        applied, item = await self._update_event(tenant, event_id, _EXTEND, values, "NONE")
+        return "extended" if applied else _refusal(item, now)
+
+    @_unavailable_on_failure
+    async def redrive_events(
+        self, tenant: str, event_ids: Sequence[str], *, now: int
+    ) -> dict[str, RedriveOutcome]:
+        values = {
+            ":now": _number(now),
+            ":dead": _DEAD,
+            ":undelivered": _UNDELIVERED,
+            ":gpk": {"S": f"{_tenant_pk(tenant)}#undelivered"},
+            ":zero": _ZERO,
+        }
+        unique = list(dict.fromkeys(event_ids))
+        results = await _all(
+            self._update_event(tenant, event_id, _REDRIVE, values, "NONE") for event_id in unique
+        )
+        outcomes: dict[str, RedriveOutcome] = {}
+        for event_id, (applied, item) in zip(unique, results, strict=True):
+            refusal = "redriven" if applied else _refusal(item, now)
+            # Not dead but undelivered (the condition's other way to fail): nothing to do.
+            outcomes[event_id] = "redriven" if refusal == "lease_lost" else refusal
+        return outcomes
 
     # -- API keys -----------------------------------------------------------------------------
 
@@ -631,23 +721,38 @@ def _event_item(pk: str, event: NewEvent) -> dict[str, dict[str, str]]:
         "status": _UNDELIVERED,
         "attempts": _ZERO,
         "lease": _ZERO,
+        "available_at": _ZERO,
         "exp": {"N": str(event.expires_at)},
         _TTL: {"N": str(_seconds(event.expires_at))},
     }
 
 
-def _event(item: Item, now: int) -> Event:
+def _event(item: Item, now: int, token: str | None = None) -> Event:
     lease = int(item["lease"]["N"])
+    available_at = int(item["available_at"]["N"])
+    status = _STATUSES[item["status"]["S"]]
     delivered_at = item.get("delivered_at")
+    last_error = item.get("last_error")
+    undelivered = status == "undelivered"
     return Event(
         id=item[_GSK]["S"],
         created_at=int(item["created_at"]["N"]),
-        status=_STATUSES[item["status"]["S"]],
+        status=status,
         payload=item["payload"]["S"].encode(),
         delivered_at=None if delivered_at is None else int(delivered_at["N"]),
         attempts=int(item["attempts"]["N"]),
-        lease_expires_at=lease if lease > now else None,
+        lease_expires_at=lease if lease > now and undelivered else None,
+        available_at=available_at if available_at > now and undelivered else None,
+        last_error=None if last_error is None else last_error["S"],
+        lease_token=token,
     )
+
+
+def _refusal(item: Item | None, now: int) -> Refusal:
+    """Why a conditional update did not apply, from the item its condition failed on."""
+    if item is None or not _live(item, now):
+        return "not_found"
+    return "already_delivered" if item["status"]["S"] == "delivered" else "lease_lost"
 
 
 def _live(item: Item, now: int) -> bool:

@@ -20,33 +20,45 @@ from typing import Any, TypeVar
 from service.clock import now_ms
 from service.store.base import (
     ApiKey,
+    Claim,
     DuplicateEventId,
     Event,
+    ExtendOutcome,
     IdempotencyRecord,
     NewEvent,
+    RedriveOutcome,
+    Refusal,
     ReleaseOutcome,
     Status,
     Store,
+    StoreError,
     StoreUnavailable,
+    new_lease_token,
 )
 from service.store.writer import GroupCommitWriter, as_store_error
 
 T = TypeVar("T")
 
+# Bumped whenever the tables change; a file made with another version is refused (this store is
+# unreleased, so there is nothing to migrate yet).
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     tenant       TEXT    NOT NULL,
     id           TEXT    NOT NULL,
     created_at   INTEGER NOT NULL,
-    delivered    INTEGER NOT NULL DEFAULT 0,
+    status       INTEGER NOT NULL DEFAULT 0,  -- 0 undelivered, 1 delivered, 2 dead
     payload      BLOB    NOT NULL,
     delivered_at INTEGER,
     attempts     INTEGER NOT NULL DEFAULT 0,
-    lease_until  INTEGER NOT NULL DEFAULT 0,
+    lease_until  INTEGER NOT NULL DEFAULT 0,  -- 0: never leased, or released
+    lease_token  TEXT,                        -- the current lease's name, until it ends
+    available_at INTEGER NOT NULL DEFAULT 0,  -- not claimable before (a delayed release)
+    last_error   TEXT,
     expires_at   INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_by_tenant ON events (tenant, id);
-CREATE INDEX IF NOT EXISTS events_by_status ON events (tenant, delivered, id);
+CREATE INDEX IF NOT EXISTS events_by_status ON events (tenant, status, id);
 CREATE INDEX IF NOT EXISTS events_by_expiry ON events (expires_at);
 CREATE TABLE IF NOT EXISTS idempotency (
     tenant     TEXT    NOT NULL,
@@ -67,7 +79,11 @@ CREATE TABLE IF NOT EXISTS api_keys (
 CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 """
 
-EVENT_COLUMNS = "id, created_at, delivered, payload, delivered_at, attempts, lease_until"
+EVENT_COLUMNS = (
+    "id, created_at, status, payload, delivered_at, attempts, lease_until, available_at, last_error"
+)
+UNDELIVERED, DELIVERED, DEAD = 0, 1, 2
+STATUSES: tuple[Status, ...] = ("undelivered", "delivered", "dead")  # by their code
 PURGE_INTERVAL_SECONDS = 60.0
 
 
@@ -80,17 +96,42 @@ def _connect(path: str) -> sqlite3.Connection:
     return connection
 
 
-def _event(row: sqlite3.Row | tuple[Any, ...], now: int) -> Event:
-    event_id, created_at, delivered, payload, delivered_at, attempts, lease_until = row
+def _event(row: sqlite3.Row | tuple[Any, ...], now: int, token: str | None = None) -> Event:
+    (
+        event_id,
+        created_at,
+        status,
+        payload,
+        delivered_at,
+        attempts,
+        lease_until,
+        available_at,
+        last_error,
+    ) = row
+    undelivered = status == UNDELIVERED
     return Event(
         id=event_id,
         created_at=created_at,
-        status="delivered" if delivered else "undelivered",
+        status=STATUSES[status],
         payload=bytes(payload),
         delivered_at=delivered_at,
         attempts=attempts,
-        lease_expires_at=lease_until if lease_until > now and not delivered else None,
+        lease_expires_at=lease_until if lease_until > now and undelivered else None,
+        available_at=available_at if available_at > now and undelivered else None,
+        last_error=last_error,
+        lease_token=token,
     )
+
+
+def _refusal(db: sqlite3.Connection, tenant: str, event_id: str, now: int) -> Refusal:
+    """Why a conditional update of a lease did not apply."""
+    row = db.execute(
+        "SELECT status FROM events WHERE tenant = ? AND id = ? AND expires_at > ?",
+        (tenant, event_id, now),
+    ).fetchone()
+    if row is None:
+        return "not_found"
+    return "already_delivered" if row[0] == DELIVERED else "lease_lost"
 
 
 class SqliteStore(Store):
@@ -114,7 +155,16 @@ class SqliteStore(Store):
     def _open_writer_connection(self) -> sqlite3.Connection:
         os.makedirs(os.path.dirname(os.path.abspath(self._path)), exist_ok=True)
         connection = _connect(self._path)
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        made = connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'events'").fetchone()
+        if made and version != SCHEMA_VERSION:
+            connection.close()
+            raise StoreError(
+                f"{self._path} holds an older trigger-api's data (schema {version}, this version"
+                f" uses {SCHEMA_VERSION}): use another --db, or remove the file"
+            )
         connection.executescript(SCHEMA)
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return connection
 
     async def close(self) -> None:
@@ -241,8 +291,8 @@ class SqliteStore(Store):
                 params.append(after)
         else:
             order = "id"
-            where += " AND delivered = ?"
-            params.append(status == "delivered")
+            where += " AND status = ?"
+            params.append(STATUSES.index(status))
             if after is not None:
                 where += " AND id > ?"
                 params.append(after)
@@ -271,9 +321,9 @@ class SqliteStore(Store):
                 )
             }
             db.execute(
-                "UPDATE events SET delivered = 1, delivered_at = ?, expires_at = ?,"
-                f" lease_until = 0 WHERE tenant = ? AND id IN ({marks})"
-                " AND delivered = 0 AND expires_at > ?",
+                "UPDATE events SET status = 1, delivered_at = ?, expires_at = ?, lease_until = 0,"
+                f" lease_token = NULL, available_at = 0 WHERE tenant = ? AND id IN ({marks})"
+                " AND status != 1 AND expires_at > ?",
                 (now, expires_at, tenant, *ids, now),
             )
             return found
@@ -291,37 +341,102 @@ class SqliteStore(Store):
         return await self._writer.submit(delete)
 
     async def claim_events(
-        self, tenant: str, *, limit: int, lease_until: int, now: int
-    ) -> list[Event]:
-        def claim(db: sqlite3.Connection) -> list[Event]:
-            rows = db.execute(
-                "UPDATE events SET lease_until = ?, attempts = attempts + 1"
-                " WHERE rowid IN (SELECT rowid FROM events WHERE tenant = ? AND delivered = 0"
-                " AND lease_until <= ? AND expires_at > ? ORDER BY id LIMIT ?)"
-                f" RETURNING {EVENT_COLUMNS}",
-                (lease_until, tenant, now, now, limit),
-            ).fetchall()
-            return sorted((_event(row, now) for row in rows), key=lambda e: e.id)
+        self, tenant: str, *, limit: int, lease_until: int, max_attempts: int, now: int
+    ) -> Claim:
+        def claim(db: sqlite3.Connection) -> Claim:
+            leased: list[Event] = []
+            dead: list[str] = []
+            after = ""
+            while len(leased) < limit:
+                candidates = db.execute(
+                    "SELECT id, attempts FROM events WHERE tenant = ? AND status = 0 AND id > ?"
+                    " AND lease_until <= ? AND available_at <= ? AND expires_at > ?"
+                    " ORDER BY id LIMIT ?",
+                    (tenant, after, now, now, now, limit - len(leased)),
+                ).fetchall()
+                if not candidates:
+                    break
+                for event_id, attempts in candidates:
+                    if attempts >= max_attempts:
+                        db.execute(
+                            "UPDATE events SET status = 2, lease_token = NULL"
+                            " WHERE tenant = ? AND id = ?",
+                            (tenant, event_id),
+                        )
+                        dead.append(event_id)
+                        continue
+                    token = new_lease_token()
+                    row = db.execute(
+                        "UPDATE events SET lease_until = ?, lease_token = ?,"
+                        " attempts = attempts + 1, available_at = 0 WHERE tenant = ? AND id = ?"
+                        f" RETURNING {EVENT_COLUMNS}",
+                        (lease_until, token, tenant, event_id),
+                    ).fetchone()
+                    leased.append(_event(row, now, token))
+                after = candidates[-1][0]
+            return Claim(leased, dead)
 
         return await self._writer.submit(claim)
 
-    async def release_event(self, tenant: str, event_id: str, *, now: int) -> ReleaseOutcome:
+    async def release_event(
+        self,
+        tenant: str,
+        event_id: str,
+        *,
+        token: str,
+        available_at: int,
+        error: str | None,
+        now: int,
+    ) -> ReleaseOutcome:
         def release(db: sqlite3.Connection) -> ReleaseOutcome:
-            row = db.execute(
-                "SELECT delivered FROM events WHERE tenant = ? AND id = ? AND expires_at > ?",
-                (tenant, event_id, now),
+            released = db.execute(
+                "UPDATE events SET lease_until = 0, lease_token = NULL, available_at = ?,"
+                " last_error = coalesce(?, last_error) WHERE tenant = ? AND id = ?"
+                " AND expires_at > ? AND status = 0 AND lease_token = ? RETURNING 1",
+                (available_at, error, tenant, event_id, now, token),
             ).fetchone()
-            if row is None:
-                return "not_found"
-            if row[0]:
-                return "already_delivered"
-            db.execute(
-                "UPDATE events SET lease_until = 0 WHERE tenant = ? AND id = ?",
-                (tenant, event_id),
-            )
-            return "released"
+            return "released" if released else _refusal(db, tenant, event_id, now)
 
         return await self._writer.submit(release)
+
+    async def extend_lease(
+        self, tenant: str, event_id: str, *, token: str, lease_until: int, now: int
+    ) -> ExtendOutcome:
+        def extend(db: sqlite3.Connection) -> ExtendOutcome:
+            extended = db.execute(
+                "UPDATE events SET lease_until = ? WHERE tenant = ? AND id = ?"
+                " AND expires_at > ? AND status = 0 AND lease_token = ? RETURNING 1",
+                (lease_until, tenant, event_id, now, token),
+            ).fetchone()
+            return "extended" if extended else _refusal(db, tenant, event_id, now)
+
+        return await self._writer.submit(extend)
+
+    async def redrive_events(
+        self, tenant: str, event_ids: Sequence[str], *, now: int
+    ) -> dict[str, RedriveOutcome]:
+        def redrive(db: sqlite3.Connection) -> dict[str, RedriveOutcome]:
+            outcomes: dict[str, RedriveOutcome] = {}
+            for event_id in dict.fromkeys(event_ids):
+                db.execute(
+                    "UPDATE events SET status = 0, attempts = 0, lease_until = 0,"
+                    " lease_token = NULL, available_at = 0 WHERE tenant = ? AND id = ?"
+                    " AND expires_at > ? AND status = 2",
+                    (tenant, event_id, now),
+                )
+                row = db.execute(
+                    "SELECT status FROM events WHERE tenant = ? AND id = ? AND expires_at > ?",
+                    (tenant, event_id, now),
+                ).fetchone()
+                if row is None:
+                    outcomes[event_id] = "not_found"
+                elif row[0] == DELIVERED:
+                    outcomes[event_id] = "already_delivered"
+                else:
+                    outcomes[event_id] = "redriven"
+            return outcomes
+
+        return await self._writer.submit(redrive)
 
     # -- API keys ---------------------------------------------------------------------------------
 

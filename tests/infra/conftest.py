@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from infra.settings import DeploySettings
 from service.store import schema
 
 # jsii prints an end-of-life banner for Node 20 on every start without this.
@@ -54,6 +55,10 @@ def cdk_json_context() -> dict[str, Any]:
     return dict(json.loads(CDK_JSON.read_text())["context"])
 
 
+# What the `synth` fixture deploys: cdk.json's context.
+DEPLOYED = DeploySettings.from_context({**cdk_json_context(), "region": REGION}, {})
+
+
 def synthesize(outdir: Path, **extra: Any) -> Synth:
     from aws_cdk.assertions import Template
 
@@ -84,6 +89,12 @@ def synthesize(outdir: Path, **extra: Any) -> Synth:
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """The app as `cdk deploy` builds it from cdk.json: HTTP only."""
     return synthesize(tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def synth_scale_to_zero(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The same app with a worker allowed to scale down to no task at all."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out.zero"), workerMinTasks=0)
 
 
 @pytest.fixture(scope="session")
@@ -134,6 +145,11 @@ def task_definition(synth: Synth, container: str) -> dict[str, Any]:
     )[1]["Properties"]
     assert isinstance(properties, dict)
     return properties
+
+
+def container_environment(synth: Synth, container: str) -> dict[str, Any]:
+    definition = task_definition(synth, container)["ContainerDefinitions"][0]
+    return {e["Name"]: e["Value"] for e in definition["Environment"]}
 
 
 def statements_of_role(synth: Synth, role_ref: dict[str, Any]) -> list[dict[str, Any]]:

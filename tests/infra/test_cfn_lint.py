@@ -17,7 +17,7 @@ from tests.infra.conftest import REGION, Synth
 IGNORED_WARNINGS = ["W3010", "W3005"]
 
 
-@pytest.mark.parametrize("variant", ["synth", "synth_https"])
+@pytest.mark.parametrize("variant", ["synth", "synth_https", "synth_scale_to_zero"])
 def test_template_passes_cfn_lint(variant: str, request: pytest.FixtureRequest) -> None:
     synth: Synth = request.getfixturevalue(variant)
     matches = lint_file(

@@ -19,7 +19,7 @@ def aws_solutions(synth: Synth) -> dict[str, Any]:
     return report
 
 
-@pytest.mark.parametrize("variant", ["synth", "synth_https"])
+@pytest.mark.parametrize("variant", ["synth", "synth_https", "synth_scale_to_zero"])
 def test_no_unsuppressed_aws_solutions_finding(
     variant: str, request: pytest.FixtureRequest
 ) -> None:

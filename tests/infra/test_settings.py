@@ -68,6 +68,14 @@ def test_region_falls_back_to_the_cli_then_the_aws_environment() -> None:
             "context apiCpuTargetPercent must be an integer between 1 and 100, not '101'",
         ),
         (
+            {"workerBacklogPerTask": "0"},
+            "context workerBacklogPerTask must be an integer >= 1, not '0'",
+        ),
+        (
+            {"alarm5xxPercent": "0.5"},
+            "context alarm5xxPercent must be an integer between 1 and 100, not '0.5'",
+        ),
+        (
             {"removalPolicy": "snapshot"},
             "context removalPolicy must be 'retain' or 'destroy', not 'snapshot'",
         ),
@@ -128,7 +136,8 @@ def test_a_bad_account_from_the_environment_names_the_variable() -> None:
     [
         {"natGateways": 1},
         {"natGateways": "2"},
-        {"apiCpuTargetPercent": 1, "workerCpuTargetPercent": "100"},
+        {"apiCpuTargetPercent": 1, "alarm5xxPercent": "100"},
+        {"workerBacklogPerTask": "1", "alarmOldestAgeSeconds": 1, "alarm5xxMinRequests": 1},
         {"apiMinTasks": 0, "apiMaxTasks": 1},
         {"workerMinTasks": "3", "workerMaxTasks": " 3 "},
         {"logRetentionDays": "1"},

@@ -3,19 +3,17 @@ by property)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from infra.settings import DeploySettings
 from service.cli import GRACEFUL_SHUTDOWN_SECONDS
 from service.store import schema
 from tests.infra.conftest import (
     AZS,
+    DEPLOYED,
     DOMAIN_NAME,
     REGION,
     Match,
     Synth,
     as_list,
-    cdk_json_context,
+    container_environment,
     of_type,
     only,
     statements_of_role,
@@ -26,11 +24,6 @@ from worker.config import Settings as WorkerSettings
 from worker.tenant import WIND_DOWN_CAP
 
 LISTENER = "AWS::ElasticLoadBalancingV2::Listener"
-SCALABLE_TARGET = "AWS::ApplicationAutoScaling::ScalableTarget"
-SCALING_POLICY = "AWS::ApplicationAutoScaling::ScalingPolicy"
-CPU_METRIC = "ECSServiceAverageCPUUtilization"
-# What the `synth` fixture deploys: cdk.json's context.
-DEPLOYED = DeploySettings.from_context({**cdk_json_context(), "region": REGION}, {})
 
 
 def test_api_and_worker_run_as_two_fargate_services_with_rollback(synth: Synth) -> None:
@@ -76,7 +69,7 @@ def test_tasks_stop_cleanly_before_ecs_kills_them(synth: Synth) -> None:
 
 def test_api_task_is_configured_for_its_tables_behind_the_proxy(synth: Synth) -> None:
     api = task_definition(synth, "api")["ContainerDefinitions"][0]
-    environment = {e["Name"]: e["Value"] for e in api["Environment"]}
+    environment = container_environment(synth, "api")
     assert environment["TRIGGER_STORE"] == "dynamodb"
     assert environment["TRIGGER_EVENTS_TABLE"] == {
         "Ref": table_id(synth, schema.DEFAULT_EVENTS_TABLE)
@@ -163,44 +156,6 @@ def test_worker_reads_its_keys_from_the_secret_and_calls_the_load_balancer(synth
         if "secretsmanager:GetSecretValue" in as_list(s["Action"])
     ]
     assert [s["Resource"] for s in reads] == [{"Ref": secret}]
-
-
-def target_tracking(metric: str, target: int) -> dict[str, Any]:
-    specification = Match.object_like({"PredefinedMetricType": metric})
-    return {
-        "TargetTrackingScalingPolicyConfiguration": Match.object_like(
-            {"PredefinedMetricSpecification": specification, "TargetValue": target}
-        )
-    }
-
-
-def test_api_scales_on_cpu_and_on_requests_per_target(synth: Synth) -> None:
-    synth.template.has_resource_properties(
-        SCALABLE_TARGET,
-        {
-            "MinCapacity": DEPLOYED.api_min_tasks,
-            "MaxCapacity": DEPLOYED.api_max_tasks,
-            "ScalableDimension": "ecs:service:DesiredCount",
-        },
-    )
-    synth.template.has_resource_properties(
-        SCALING_POLICY,
-        target_tracking("ALBRequestCountPerTarget", DEPLOYED.api_requests_per_target),
-    )
-    synth.template.has_resource_properties(
-        SCALING_POLICY, target_tracking(CPU_METRIC, DEPLOYED.api_cpu_target_percent)
-    )
-
-
-def test_worker_scales_within_its_bounds(synth: Synth) -> None:
-    synth.template.resource_count_is(SCALABLE_TARGET, 2)
-    synth.template.has_resource_properties(
-        SCALABLE_TARGET,
-        {"MinCapacity": DEPLOYED.worker_min_tasks, "MaxCapacity": DEPLOYED.worker_max_tasks},
-    )
-    synth.template.has_resource_properties(
-        SCALING_POLICY, target_tracking(CPU_METRIC, DEPLOYED.worker_cpu_target_percent)
-    )
 
 
 def test_network_spans_two_fixed_azs_with_a_dynamodb_gateway_endpoint(synth: Synth) -> None:

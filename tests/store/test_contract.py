@@ -4,42 +4,13 @@ over HTTP). The clock is passed in, so expiry and leases are tested without slee
 from __future__ import annotations
 
 import asyncio
-import json
-import time
-from collections.abc import Callable
 
 import pytest
 
 from service.auth import generate_key, hash_key
 from service.ids import new_event_id
-from service.store.base import (
-    ApiKey,
-    DuplicateEventId,
-    IdempotencyRecord,
-    NewEvent,
-    Store,
-)
-
-DAY = 86_400_000
-NOW = int(time.time() * 1000)
-
-
-def make_events(count: int, now: int = NOW, *, ttl: int = 30 * DAY) -> list[NewEvent]:
-    return [
-        NewEvent(new_event_id(now), now, json.dumps({"n": n}).encode(), now + ttl)
-        for n in range(count)
-    ]
-
-
-async def insert(store: Store, tenant: str, count: int, now: int = NOW) -> list[NewEvent]:
-    events = make_events(count, now)
-    assert await store.insert_events(tenant, events, idempotency=None, now=now) is None
-    return events
-
-
-def record(key: str, body_hash: str = "h1", expires_at: int = NOW + DAY) -> IdempotencyRecord:
-    return IdempotencyRecord(key, body_hash, 201, b'{"id":"x"}', expires_at)
-
+from service.store.base import ApiKey, DuplicateEventId, NewEvent, Store
+from tests.store.helpers import DAY, NOW, claim, insert, make_events, record, release
 
 # -- create and read --------------------------------------------------------------------------
 
@@ -67,8 +38,8 @@ async def test_another_tenants_event_is_invisible(store: Store, acme: str, globe
     )
     assert await store.ack_events(globex, [event.id], now=NOW, expires_at=NOW + DAY) == set()
     assert await store.delete_event(globex, event.id, now=NOW) is False
-    assert await store.release_event(globex, event.id, now=NOW) == "not_found"
-    assert await store.claim_events(globex, limit=10, lease_until=NOW + 1, now=NOW) == []
+    assert await release(store, globex, event.id, "any") == "not_found"
+    assert (await claim(store, globex)).leased == []
     assert await store.get_event(acme, event.id, now=NOW) is not None
 
 
@@ -168,10 +139,10 @@ async def test_expired_events_are_never_served(store: Store, acme: str) -> None:
     for status in (None, "undelivered"):
         page, _ = await store.list_events(acme, status=status, limit=10, after=None, now=later)
         assert [e.id for e in page] == [long.id]
-    claimed = await store.claim_events(acme, limit=10, lease_until=later + 5, now=later)
-    assert [e.id for e in claimed] == [long.id]
+    claimed = await claim(store, acme, now=later)
+    assert [e.id for e in claimed.leased] == [long.id]
     assert await store.ack_events(acme, [short.id], now=later, expires_at=later + DAY) == set()
-    assert await store.release_event(acme, short.id, now=later) == "not_found"
+    assert await release(store, acme, short.id, "any", now=later) == "not_found"
     assert await store.delete_event(acme, short.id, now=later) is False
 
 
@@ -222,91 +193,6 @@ async def test_ack_racing_delete_never_resurrects_the_event(store: Store, acme: 
         assert await store.get_event(acme, event.id, now=NOW) is None
         page, _ = await store.list_events(acme, status="delivered", limit=50, after=None, now=NOW)
         assert event.id not in [e.id for e in page]
-
-
-# -- leases -----------------------------------------------------------------------------------
-
-
-async def test_claim_leases_oldest_first_and_excludes_other_claims(store: Store, acme: str) -> None:
-    ids = [e.id for e in await insert(store, acme, 5)]
-
-    first = await store.claim_events(acme, limit=3, lease_until=NOW + 30_000, now=NOW)
-    second = await store.claim_events(acme, limit=10, lease_until=NOW + 30_000, now=NOW + 1)
-    third = await store.claim_events(acme, limit=10, lease_until=NOW + 30_000, now=NOW + 2)
-
-    assert [e.id for e in first] == ids[:3]
-    assert [e.id for e in second] == ids[3:]
-    assert third == []
-    assert all(e.attempts == 1 and e.lease_expires_at == NOW + 30_000 for e in first)
-    listed, _ = await store.list_events(acme, status="undelivered", limit=10, after=None, now=NOW)
-    assert [e.id for e in listed] == ids  # listing shows leased events and leases nothing
-
-
-async def test_an_expired_lease_makes_the_event_claimable_again(store: Store, acme: str) -> None:
-    [event] = await insert(store, acme, 1)
-    await store.claim_events(acme, limit=1, lease_until=NOW + 1000, now=NOW)
-
-    assert await store.claim_events(acme, limit=1, lease_until=NOW + 2000, now=NOW + 999) == []
-    [again] = await store.claim_events(acme, limit=1, lease_until=NOW + 5000, now=NOW + 1000)
-
-    assert again.id == event.id
-    assert again.attempts == 2
-    assert again.lease_expires_at == NOW + 5000
-    seen = await store.get_event(acme, event.id, now=NOW + 5000)
-    assert seen is not None
-    assert seen.lease_expires_at is None  # the lease has run out by then
-
-
-async def test_ack_ends_delivery_for_good(store: Store, acme: str) -> None:
-    [event] = await insert(store, acme, 1)
-    await store.claim_events(acme, limit=1, lease_until=NOW + 1000, now=NOW)
-    await store.ack_events(acme, [event.id], now=NOW + 1, expires_at=NOW + DAY)
-
-    assert await store.claim_events(acme, limit=1, lease_until=NOW + 9000, now=NOW + 5000) == []
-    acked = await store.get_event(acme, event.id, now=NOW + 2)
-    assert acked is not None
-    assert (acked.status, acked.lease_expires_at, acked.attempts) == ("delivered", None, 1)
-
-
-async def test_release_makes_the_event_claimable_at_once(store: Store, acme: str) -> None:
-    a, b = await insert(store, acme, 2)
-    await store.claim_events(acme, limit=2, lease_until=NOW + 60_000, now=NOW)
-    await store.ack_events(acme, [b.id], now=NOW, expires_at=NOW + DAY)
-
-    assert await store.release_event(acme, a.id, now=NOW + 1) == "released"
-    assert await store.release_event(acme, b.id, now=NOW + 1) == "already_delivered"
-    assert await store.release_event(acme, new_event_id(NOW), now=NOW + 1) == "not_found"
-    [again] = await store.claim_events(acme, limit=5, lease_until=NOW + 60_000, now=NOW + 2)
-    assert (again.id, again.attempts) == (a.id, 2)
-
-
-async def test_concurrent_claims_never_overlap(store: Store, acme: str) -> None:
-    ids = {e.id for e in await insert(store, acme, 30)}
-
-    results = await asyncio.gather(
-        *(store.claim_events(acme, limit=4, lease_until=NOW + 60_000, now=NOW) for _ in range(12))
-    )
-
-    claimed = [e.id for batch in results for e in batch]
-    assert len(claimed) == len(set(claimed)) == 30
-    assert set(claimed) == ids
-
-
-async def test_two_store_instances_never_lease_the_same_event(
-    store: Store, store_factory: Callable[[], Store], acme: str
-) -> None:
-    # A second client on the same file or tables, as a second service process would have.
-    async with store_factory() as twin:
-        ids = {e.id for e in await insert(store, acme, 20)}
-        results = await asyncio.gather(
-            *(
-                s.claim_events(acme, limit=3, lease_until=NOW + 60_000, now=NOW)
-                for s in [store, twin] * 5
-            )
-        )
-    claimed = [e.id for batch in results for e in batch]
-    assert len(claimed) == len(set(claimed)) == 20
-    assert set(claimed) == ids
 
 
 # -- idempotency ------------------------------------------------------------------------------
