@@ -49,6 +49,7 @@ class TenantWorker:
         self._running: dict[asyncio.Task[None], Lease] = {}
         self._releasing: set[asyncio.Task[None]] = set()
         self._settled = asyncio.Event()  # a handler or a release finished
+        self._releases_done = 0
         self._unstarted: list[Lease] = []  # claimed just as the shutdown began
         self._release_cap = float("inf")  # set when winding down: stop retrying releases then
         self._acks = AckBatcher(api, name, retry_for=settings.lease_seconds, linger=ACK_LINGER)
@@ -86,6 +87,7 @@ class TenantWorker:
             if free <= 0:
                 await self._until_settled()
                 continue
+            releases_before = self._releases_done
             sent = time.monotonic()
             claimed = await self._claim(min(free, MAX_CLAIM))
             if claimed is None:
@@ -106,11 +108,13 @@ class TenantWorker:
             if leases:
                 continue
             if settings.once:
-                if not self._running and not self._releasing:
-                    return  # drained: nothing claimable and nothing in flight
                 # A failed event may become claimable again (with RETRY_MAX_SECONDS=0 at once,
-                # until it is dead): claim again when a handler or a release is done.
-                await self._until_settled()
+                # until it is dead): claim again when a handler or a release is done. A release
+                # that ended while the claim was under way may have been too late for it.
+                if self._running or self._releasing:
+                    await self._until_settled()
+                elif self._releases_done == releases_before:
+                    return  # drained: nothing claimable, nothing in flight, nothing released
             elif settings.wait_seconds == 0:
                 await wait_first(self._shutdown.requested.wait(), within=settings.poll_interval)
 
@@ -215,6 +219,7 @@ class TenantWorker:
 
     def _released(self, task: asyncio.Task[None]) -> None:
         self._releasing.discard(task)
+        self._releases_done += 1
         self._settled.set()
 
     async def _release(

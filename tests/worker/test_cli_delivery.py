@@ -92,7 +92,7 @@ def test_once_retries_a_poison_event_until_dead_then_exits_1_with_a_summary(
 
     assert done.returncode == 1, done.stderr
     counts = summary(done.stderr)
-    assert (counts["handled"], counts["failed"], counts["dead_lettered"]) == (2, 2, 1)
+    assert (counts["handled"], counts["failed"], counts["dead_lettered"]) == (2, 2, 1), done.stderr
     assert [e["id"] for e in each_service.events(tenant[1], "dead")] == [ids[1]]
     assert each_service.undelivered(tenant[1]) == []
 
