@@ -188,20 +188,11 @@ class TenantWorker:
     ) -> None:
         """Log the failure once (with its traceback) and release the event with a delay."""
         self.tally.failed += 1
-        if lease.lost is not None:
-            # Someone else has the event now: handing it back would be refused (lease_lost).
-            report(
-                "failed", self.name, lease, exc, reason=reason, error=error, duration_ms=duration_ms
-            )
-            report("lost", self.name, lease, reason=lease.lost)
-            return
-        last = lease.attempts >= self._settings.max_attempts
-        if last:
-            # The next claim makes it dead; a delay would only keep it out of the dead list.
-            self.tally.dead_lettered += 1
-            delay = 0
-        else:
-            delay = retry_delay(lease.attempts, self._settings.retry_max_seconds)
+        ours = lease.lost is None  # else someone else has the event now: no release, no retry
+        last = ours and lease.attempts >= self._settings.max_attempts
+        # On the last attempt, no delay: the next claim makes the event dead, and a delay would
+        # only keep it out of the dead list for a while.
+        delay = 0 if last else retry_delay(lease.attempts, self._settings.retry_max_seconds)
         report(
             "failed",
             self.name,
@@ -210,9 +201,14 @@ class TenantWorker:
             reason=reason,
             error=error,
             duration_ms=duration_ms,
-            retry_in=None if last else delay,
+            retry_in=delay if ours and not last else None,
             dead_letter="true" if last else None,
         )
+        if not ours:
+            report("lost", self.name, lease, reason=lease.lost)
+            return
+        if last:
+            self.tally.dead_lettered += 1
         task = asyncio.create_task(self._release(lease, reason, delay, error), name=lease.id)
         self._releasing.add(task)
         task.add_done_callback(self._released)

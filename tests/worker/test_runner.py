@@ -345,3 +345,59 @@ async def test_heartbeat_file_is_touched_while_the_worker_runs(
     shutdown.trigger()
     assert await worker == 0
     assert beat.stat().st_mtime_ns >= first
+
+
+async def test_a_handler_raising_cancelled_error_itself_fails_like_any_other(
+    live_service: LiveService, caplog: pytest.LogCaptureFixture
+) -> None:
+    tenant = live_service.new_tenant("cancels")
+    odd, *rest = live_service.create_events(tenant[1], 3)
+    seen: list[str] = []
+
+    async def handle(event: dict[str, Any]) -> None:
+        seen.append(event["id"])
+        if event["id"] == odd:
+            raise asyncio.CancelledError  # not the worker's doing: the handler's own
+
+    caplog.set_level(logging.INFO, logger="worker")
+    status = await run(
+        settings(live_service, tenant, once=True, max_attempts=1), handle, Shutdown(5)
+    )
+
+    assert status == 1
+    assert sorted(seen) == sorted([odd, *rest])
+    [failed] = outcomes(caplog, "failed")
+    assert "error=CancelledError" in failed
+    [dead] = live_service.events(tenant[1], "dead")
+    assert (dead["id"], dead["last_error"]) == (odd, "CancelledError")
+
+
+async def test_a_failure_after_the_lease_was_lost_is_not_handed_back(
+    live_service: LiveService, caplog: pytest.LogCaptureFixture
+) -> None:
+    tenant = live_service.new_tenant("gone")
+    [event_id] = live_service.create_events(tenant[1], 1)
+    go_on = asyncio.Event()
+
+    async def handle(event: dict[str, Any]) -> None:
+        await go_on.wait()
+        raise RuntimeError("too late")
+
+    caplog.set_level(logging.INFO, logger="worker")
+    worker = asyncio.create_task(
+        run(settings(live_service, tenant, once=True, lease_seconds=1), handle, Shutdown(5))
+    )
+    await eventually(lambda: bool(live_service.events(tenant[1], "undelivered")[0]["attempts"]))
+    with live_service.client(tenant[1]) as client:  # deleted while its handler runs
+        assert client.delete(f"/v1/events/{event_id}").status_code == 204
+    await eventually(lambda: bool(messages(caplog, "lease lost")))
+    go_on.set()
+
+    assert await worker == 1
+    [lost] = messages(caplog, "lease lost")
+    assert "reason=not_found" in lost
+    [failed] = outcomes(caplog, "failed")
+    assert "retry_in" not in failed
+    [gone] = outcomes(caplog, "lost")
+    assert "reason=not_found" in gone
+    assert outcomes(caplog, "released") == []
