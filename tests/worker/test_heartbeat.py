@@ -48,8 +48,12 @@ async def heartbeat(scripted: Script) -> AsyncIterator[MakeHeartbeat]:
 
 
 async def sweep(beat: Heartbeat) -> None:
-    """Sweep, and let the extensions it started get their (scripted, instant) answers."""
+    """Sweep, and let the extensions it started get their answers."""
     beat.sweep()
+    await answered(beat)
+
+
+async def answered(beat: Heartbeat) -> None:
     while beat.in_flight:  # noqa: ASYNC110 - the answers come from a MockTransport, at once
         await asyncio.sleep(0)
 
@@ -150,8 +154,7 @@ async def test_an_answer_for_a_handler_that_finished_meanwhile_changes_nothing(
     clock.now = 25.0
     beat.sweep()  # the extension is under way...
     beat.forget(held)  # ...when the handler returns and its event is acknowledged
-    while beat.in_flight:  # noqa: ASYNC110 - answered by a MockTransport, at once
-        await asyncio.sleep(0)
+    await answered(beat)
 
     assert len(requests) == 1
     assert held.lost is None
