@@ -29,6 +29,12 @@ TOO_DEEP = f"Objects and arrays nest more than {MAX_DEPTH} levels deep."
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _LEAF = re.compile(rb"\[\]|\{\}")
 _NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+# A string (left as it is), or a number whose integer part is too long for Python's int() (and
+# so for jiter): first digit, other digits, fraction, exponent. Possessive: no backtracking.
+_LONG_NUMBER = re.compile(
+    rb'("[^"\\]*(?:\\.[^"\\]*)*")'
+    rb"|(?<![\d.eE])(?<![eE][+-])([1-9])(\d{4300,}+)(\.\d++)?+([eE][+-]?\d++)?+"
+)
 _DUPLICATE = re.compile(r'^Detected duplicate key "(.*)" at (line \d+ column \d+)$', re.DOTALL)
 _NUMBER = re.compile(r"(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?")
 # Integers with up to this many digits are written as plain digits (as msgspec writes them, so
@@ -42,18 +48,41 @@ def parse(body: bytes, *, check_depth: bool = True) -> Any:
     Without `check_depth` the caller checks the nesting itself (`too_deep`), say of each event of
     a batch; jiter refuses more than 200 levels regardless, so nothing recurses without bound."""
     try:
-        value = jiter.from_json(
-            body,
-            allow_inf_nan=False,
-            cache_mode="keys",
-            catch_duplicate_keys=True,
-            float_mode="lossless-float",
-        )
+        try:
+            value = _from_json(body)
+        except ValueError as error:
+            if not str(error).startswith("number out of range"):
+                raise
+            # An integer part of more than 4,300 digits, which Python will not read: the same
+            # number with one digit before the point reads as a LosslessFloat, exactly.
+            value = _from_json(_LONG_NUMBER.sub(_scientific, body))
     except ValueError as error:
         raise validation_error(_describe(str(error))) from None
     if check_depth and too_deep(body):
         raise validation_error(TOO_DEEP)
     return value
+
+
+def _from_json(body: bytes) -> Any:
+    return jiter.from_json(
+        body,
+        allow_inf_nan=False,
+        cache_mode="keys",
+        catch_duplicate_keys=True,
+        float_mode="lossless-float",
+    )
+
+
+def _scientific(found: re.Match[bytes]) -> bytes:
+    """`12345…` as `1.2345…e…`; a string unchanged."""
+    string, first, rest, fraction, exponent = found.groups()
+    if string is not None:
+        return string
+    try:
+        power = len(rest) + (int(exponent[1:]) if exponent else 0)
+    except ValueError:  # an exponent of more than 4,300 digits too: left for jiter to refuse
+        return found.group(0)
+    return b"%s.%s%se%d" % (first, rest, fraction[1:] if fraction else b"", power)
 
 
 def too_deep(text: bytes) -> bool:
@@ -81,10 +110,6 @@ def _describe(message: str) -> str:
         return (
             f"The body repeats the member name {_quote(name)} ({where}); names must be unique"
             " within an object (I-JSON, RFC 7493)."
-        )
-    if message.startswith("number out of range"):
-        message = "an integer of more than 4,300 digits" + message.removeprefix(
-            "number out of range"
         )
     return f"The body is not valid JSON: {_quote(message)}"
 

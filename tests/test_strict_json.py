@@ -111,3 +111,33 @@ def test_canonical_text_of_plain_values_is_what_msgspec_writes() -> None:
 
     body = b'{"b": [1, -20, "t\\n\xc3\xa9"], "a": {"z": null, "y": false}, "c": 123456789}'
     assert canonical(parse(body)) == msgspec.json.encode(msgspec.json.decode(body), order="sorted")
+
+
+def test_numbers_too_long_for_python_are_read_exactly() -> None:
+    long = "7" * 5000
+    body = f'{{"n": {long}, "m": -{long}, "s": "{long}", "f": {long}.5, "e": {long}e-3}}'.encode()
+
+    value = parse(body)
+
+    assert canonical_number(str(value["n"])) == f"{long}e0"
+    assert canonical_number(str(value["m"])) == f"-{long}e0"
+    assert value["s"] == long
+    assert canonical_number(str(value["f"])) == f"{long}5e-1"
+    assert canonical_number(str(value["e"])) == f"{long}e-3"
+    assert canonical(parse(f"[{long}]".encode())) == canonical(parse(f"[{long}.000]".encode()))
+    assert canonical(parse(f"[{long}]".encode())) != canonical(parse(f"[{long}1]".encode()))
+    for invalid in (f"[0{long}]", f"[{long}.]", f"[{long}e]"):
+        assert refusal(invalid.encode()).startswith("The body is not valid JSON")
+
+
+def test_finding_long_integers_takes_linear_time() -> None:
+    import time
+
+    started = time.perf_counter()
+    for body in (
+        b"[" + b"7" * 200_000 + b".5]",
+        b'["' + b"7" * 200_000 + b'", ' + b"7" * 5000 + b"]",
+        b"[" + b", ".join([b"1.7" + b"7" * 5000] * 40) + b", " + b"7" * 5000 + b"]",
+    ):
+        parse(body)
+    assert time.perf_counter() - started < 1
