@@ -202,3 +202,17 @@ kill $pid; wait $pid || true; cat serve.log"""
     assert done.returncode == 0, done.stdout + done.stderr
     assert "export ACME_API_KEY='tk_" in done.stdout
     assert "answered" in done.stdout
+
+
+def test_a_store_file_of_another_version_is_named(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as old:
+        old.execute("CREATE TABLE events (id TEXT)")
+        old.execute("PRAGMA user_version = 1")
+
+    result = trigger_api("keys", "list", "--db", str(db), cwd=tmp_path)
+
+    assert result.returncode == 2
+    line = one_line(result)
+    assert str(db) in line
+    assert "TRIGGER_DB" in line
