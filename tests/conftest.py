@@ -35,7 +35,7 @@ from service.context import Context  # noqa: E402
 from service.settings import Settings  # noqa: E402
 from service.store import open_store  # noqa: E402
 from service.store.base import Store  # noqa: E402
-from service.store.dynamodb import DynamoStore  # noqa: E402
+from service.store.tables import create_tables  # noqa: E402
 
 STORE_KINDS = ["sqlite", "dynamodb"]
 TRIGGER_API = str(Path(sys.executable).parent / "trigger-api")
@@ -89,10 +89,7 @@ def unique_tenant(prefix: str) -> str:
 async def create_dynamo_tables(endpoint: str) -> tuple[str, str]:
     """A fresh pair of tables (events, keys) on the moto server."""
     events_table, keys_table = unique_tables()
-    setup = DynamoStore(events_table=events_table, keys_table=keys_table, endpoint_url=endpoint)
-    await setup.start()
-    await setup.create_tables()
-    await setup.close()
+    await create_tables(events_table, keys_table, endpoint_url=endpoint, region="us-east-1")
     return events_table, keys_table
 
 

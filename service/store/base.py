@@ -64,6 +64,18 @@ class Claim:
     dead: list[str]
 
 
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """A tenant's backlog (`GET /v1/stats`): the counts were true at `as_of`; the oldest
+    undelivered event's `created_at` is exact."""
+
+    undelivered: int
+    in_flight: int
+    dead: int
+    oldest_undelivered_at: int | None
+    as_of: int
+
+
 def new_lease_token() -> str:
     """An opaque name for one lease: 128 random bits, never shown outside a claim's answer."""
     return secrets.token_urlsafe(16)
@@ -182,6 +194,10 @@ class Store(abc.ABC):
     ) -> dict[str, RedriveOutcome]:
         """Make dead events claimable again with 0 attempts; undelivered ones are left as they
         are (and count as redriven)."""
+
+    @abc.abstractmethod
+    async def backlog(self, tenant: str, *, now: int) -> Backlog:
+        """The tenant's backlog, at O(1) cost whatever its size."""
 
     # -- API keys -----------------------------------------------------------------------------
 
