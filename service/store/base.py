@@ -169,6 +169,10 @@ class Store(abc.ABC):
         claimed `max_attempts` times is made dead instead of leased."""
 
     @abc.abstractmethod
+    async def count_claimable(self, tenant: str, *, up_to: int, now: int) -> int:
+        """How many events a claim could lease now, counting no further than `up_to`."""
+
+    @abc.abstractmethod
     async def release_event(
         self,
         tenant: str,

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import aioboto3
 
-from service.ids import first_id_at, id_time
+from service.ids import first_id_at
 from service.store import items as codec
 from service.store.base import (
     ApiKey,
@@ -606,12 +606,22 @@ class DynamoStore(Store):
             self.counters.count(tenant, undelivered=-len(claim.dead), dead=len(claim.dead))
         return claim
 
-    async def _claimable(
+    @unavailable_on_failure
+    async def count_claimable(self, tenant: str, *, up_to: int, now: int) -> int:
+        async def count(shard: int) -> int:
+            request = self._claimable_request(tenant, shard, up_to, now)
+            request["Select"] = "COUNT"
+            response = await self._db.query(**request)
+            return int(response["Count"])
+
+        shards = range((await self._shards()).widest(tenant))
+        return min(sum(await run_all(count(shard) for shard in shards)), up_to)
+
+    def _claimable_request(
         self, tenant: str, shard: int, limit: int, now: int
-    ) -> AsyncIterator[Item]:
-        """The shard's events that can be claimed now, the longest available first."""
+    ) -> QueryInputTypeDef:
         # An undelivered event created before the retention window has expired: skip them all.
-        request: QueryInputTypeDef = {
+        return {
             "TableName": self._events,
             "IndexName": CLAIM_INDEX,
             "KeyConditionExpression": "#pk = :pk AND #ck BETWEEN :floor AND :now",
@@ -621,8 +631,14 @@ class DynamoStore(Store):
                 ":floor": number(now - self._undelivered_ms),
                 ":now": number(now),
             },
-            "Limit": limit + _CLAIM_SLACK,
+            "Limit": limit,
         }
+
+    async def _claimable(
+        self, tenant: str, shard: int, limit: int, now: int
+    ) -> AsyncIterator[Item]:
+        """The shard's events that can be claimed now, the longest available first."""
+        request = self._claimable_request(tenant, shard, limit + _CLAIM_SLACK, now)
         async for item in query_all(self._db, request):
             yield item
 
@@ -792,14 +808,14 @@ class DynamoStore(Store):
         shards = range((await self._shards()).widest(tenant))
         start = first_id_at(now - self._undelivered_ms)
 
-        async def first(shard: int) -> str | None:
+        async def first(shard: int) -> Event | None:
             ids = self._ids_by_status(tenant, shard, "undelivered", start, 0)
             async for event in self._events_of(tenant, ids, "undelivered", 1, now):
-                return event.id
+                return event
             return None
 
-        firsts = [event_id for event_id in await run_all(first(s) for s in shards) if event_id]
-        return id_time(min(firsts)) if firsts else None
+        firsts = [event for event in await run_all(first(s) for s in shards) if event]
+        return min(firsts, key=lambda event: event.id).created_at if firsts else None
 
     # -- API keys ---------------------------------------------------------------------------------
 

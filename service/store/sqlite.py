@@ -403,6 +403,18 @@ class SqliteStore(Store):
 
         return await self._writer.submit(claim)
 
+    async def count_claimable(self, tenant: str, *, up_to: int, now: int) -> int:
+        def count(db: sqlite3.Connection) -> int:
+            return int(
+                db.execute(
+                    "SELECT count(*) FROM (SELECT 1 FROM events WHERE tenant = ? AND status = 0"
+                    " AND lease_until <= ? AND available_at <= ? AND expires_at > ? LIMIT ?)",
+                    (tenant, now, now, now, up_to),
+                ).fetchone()[0]
+            )
+
+        return await self._read(count)
+
     async def release_event(
         self,
         tenant: str,
