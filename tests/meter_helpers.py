@@ -20,9 +20,10 @@ Item = dict[str, Any]
 
 @asynccontextmanager
 async def dynamodb(endpoint: str, *, attempts: int = 1) -> AsyncIterator[DynamoDBClient]:
-    """A client with the service's retry mode (standard) and `attempts` attempts per call: 1
+    """A client with the service's retry mode (standard) and `attempts` attempts per call, in
+    all (as `AWS_MAX_ATTEMPTS` counts them; botocore's `max_attempts` would count retries): 1
     shows each throttle as the client's caller sees it when retries are spent."""
-    config = AioConfig(retries={"mode": "standard", "max_attempts": attempts})
+    config = AioConfig(retries={"mode": "standard", "total_max_attempts": attempts})
     session = aioboto3.Session()
     async with session.client("dynamodb", endpoint_url=endpoint, config=config) as client:
         yield client
