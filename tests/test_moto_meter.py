@@ -4,7 +4,7 @@ back from `GET /_meter`, after requests made through aiobotocore over HTTP."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -47,7 +47,7 @@ async def test_a_put_of_one_and_a_half_kib_costs_2_units(db: DynamoDBClient, end
 async def test_an_item_is_sized_by_dynamodbs_rules(db: DynamoDBClient, endpoint: str) -> None:
     table = await new_table(db)
     spent = Spent(endpoint, table)
-    others = {
+    others: dict[str, Any] = {
         "n": {"N": "123.45"},  # 1 + 4: pairs 1|23|45 and an exponent byte
         "f": {"BOOL": True},  # 1 + 1
         "nothing": {"NULL": True},  # 7 + 1

@@ -10,12 +10,14 @@ from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.conftest import moto_server
 from tests.meter_helpers import dynamodb, gsi, item, key, new_table, usage
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
+    from types_aiobotocore_dynamodb.type_defs import WriteRequestTypeDef
 
 pytestmark = pytest.mark.xdist_group("moto_meter")  # one worker starts the servers
 
@@ -62,6 +64,12 @@ async def overheat(
     assert await put(db, table, item(pk, sk, size=8 * BUDGET * KIB, **strings))
 
 
+def throttling_reasons(error: ClientError) -> list[dict[str, str]]:
+    """What botocore parsed of the answer's `ThrottlingReasons` (not in its typed shape)."""
+    parsed: dict[str, Any] = dict(error.response)
+    return list(parsed["ThrottlingReasons"])
+
+
 async def exists(db: DynamoDBClient, table: str, pk: str, sk: str) -> bool:
     return "Item" in await db.get_item(TableName=table, Key=key(pk, sk))
 
@@ -101,7 +109,7 @@ async def test_a_refused_put_raises_provisioned_throughput_exceeded(db: DynamoDB
     assert answer["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert answer["ResponseMetadata"]["RetryAttempts"] == 0
     arn = (await db.describe_table(TableName=table))["Table"]["TableArn"]
-    assert answer["ThrottlingReasons"] == [
+    assert throttling_reasons(refused.value) == [
         {"reason": "TableWriteKeyRangeThroughputExceeded", "resource": arn}
     ]
     assert not await exists(db, table, "hot", "1")
@@ -137,7 +145,7 @@ async def test_a_hot_index_partition_refuses_writes_to_cold_table_partitions(
     answer = refused.value.response
     assert answer["Error"]["Message"] == INDEX_BUSY
     arn = (await db.describe_table(TableName=table))["Table"]["TableArn"]
-    assert answer["ThrottlingReasons"] == [
+    assert throttling_reasons(refused.value) == [
         {"reason": "IndexWriteKeyRangeThroughputExceeded", "resource": f"{arn}/index/by-status"}
     ]
     assert not await exists(db, table, "b", "1")
@@ -183,9 +191,11 @@ async def test_a_batch_writes_what_fits_and_returns_the_rest_unprocessed(
 ) -> None:
     table = await new_table(db)
     await overheat(db, table, "hot")
-    hot_put = {"PutRequest": {"Item": item("hot", "1")}}
-    hot_delete = {"DeleteRequest": {"Key": key("hot", "heat")}}
-    cold = [{"PutRequest": {"Item": item("cold", str(n))}} for n in range(2)]
+    hot_put: WriteRequestTypeDef = {"PutRequest": {"Item": item("hot", "1")}}
+    hot_delete: WriteRequestTypeDef = {"DeleteRequest": {"Key": key("hot", "heat")}}
+    cold: list[WriteRequestTypeDef] = [
+        {"PutRequest": {"Item": item("cold", str(n))}} for n in range(2)
+    ]
     answer = await db.batch_write_item(
         RequestItems={table: [cold[0], hot_put, cold[1], hot_delete]}
     )
