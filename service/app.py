@@ -9,6 +9,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from service.auth import Authenticator
+from service.clock import now_ms
 from service.context import Context
 from service.notifier import Notifier
 from service.openapi import openapi_document
@@ -26,7 +27,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         async with open_store(settings) as store:
             auth = Authenticator(store, ttl=settings.api_key_cache_seconds)
-            yield {"ctx": Context(settings, store, auth, Notifier(), document)}
+
+            async def count_claimable(tenant: str, up_to: int) -> int:
+                return await store.count_claimable(tenant, up_to=up_to, now=now_ms())
+
+            notifier = Notifier(count_claimable)
+            try:
+                yield {"ctx": Context(settings, store, auth, notifier, document)}
+            finally:
+                await notifier.close()
 
     app = Starlette(
         routes=ROUTES,

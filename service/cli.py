@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from service.auth import hash_key, key_id, mint_key
 from service.settings import Settings, SettingsError, load_settings
-from service.startup import explain, listen, opened, report
+from service.startup import check_aws, explain, listen, opened, report
 from service.store.base import Store
 from service.typed_settings import add_flags
 
@@ -207,12 +207,15 @@ async def keys_list(store: Store, settings: Settings, args: argparse.Namespace) 
 def create_tables(settings: Settings, args: argparse.Namespace) -> None:
     if settings.store != "dynamodb":
         raise CommandError("tables create needs the DynamoDB store (--store dynamodb)")
-    _runs(_create_tables)(settings, args)
+    from service.store import tables
 
-
-async def _create_tables(store: Store, settings: Settings, args: argparse.Namespace) -> None:
-    from service.store.dynamodb import DynamoStore
-
-    assert isinstance(store, DynamoStore)
-    await store.create_tables()
+    check_aws(settings)
+    asyncio.run(
+        tables.create_tables(
+            settings.events_table,
+            settings.keys_table,
+            endpoint_url=settings.dynamodb_endpoint,
+            region=settings.region,
+        )
+    )
     print(f"tables ready: {settings.events_table}, {settings.keys_table}", file=sys.stderr)

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from service.store.schema import DEFAULT_EVENTS_TABLE, DEFAULT_KEYS_TABLE
+from service.store.shards import MAX_SHARDS
 from service.typed_settings import HttpUrl, Text, convert, declared, read, setting
 
 StoreKind = Literal["sqlite", "dynamodb"]
@@ -25,6 +26,14 @@ Seconds = Annotated[
 ]
 HeadBytes = Annotated[int, msgspec.Meta(ge=1024, le=1_048_576)]
 Attempts = Annotated[int, msgspec.Meta(ge=1, le=1000)]
+Shards = Annotated[int, msgspec.Meta(ge=1, le=MAX_SHARDS)]
+TenantShards = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^\s*([a-z0-9][a-z0-9_-]{0,62}=\d+\s*(,\s*|$))*$",
+        description="tenant=count pairs separated by commas (acme=16,globex=8)",
+    ),
+]
 
 
 class SettingsError(ValueError):
@@ -54,6 +63,16 @@ class Settings:
         env="TRIGGER_MAX_ATTEMPTS",
         help="claims an event may have before a claim makes it dead, when a claim names none",
     )
+    shards: Shards = setting(
+        1,
+        env="TRIGGER_SHARDS",
+        help="DynamoDB partition keys a tenant's events spread over (raise it, never lower it)",
+    )
+    tenant_shards: TenantShards = setting(
+        "",
+        env="TRIGGER_TENANT_SHARDS",
+        help="per-tenant shard counts over TRIGGER_SHARDS, e.g. acme=16,globex=8",
+    )
     dynamodb_endpoint: HttpUrl | None = setting(
         None, env="AWS_ENDPOINT_URL_DYNAMODB", help="DynamoDB Local or a test server"
     )
@@ -68,6 +87,17 @@ class Settings:
     )
     region: str | None = None  # AWS_DEFAULT_REGION or AWS_REGION
     api_key_cache_seconds: float = 10.0
+
+    @property
+    def shards_by_tenant(self) -> dict[str, int]:
+        pairs = (pair.split("=") for pair in self.tenant_shards.replace(" ", "").split(",") if pair)
+        counts = {tenant: int(count) for tenant, count in pairs}
+        for tenant, count in counts.items():
+            if not 1 <= count <= MAX_SHARDS:
+                raise SettingsError(
+                    f"TRIGGER_TENANT_SHARDS: {tenant}'s count must be 1-{MAX_SHARDS}, not {count}"
+                )
+        return counts
 
     @property
     def delivered_retention_ms(self) -> int:

@@ -90,10 +90,10 @@ def _check(settings: Settings, create: bool) -> None:
             " `trigger-api seed` creates one"
         )
     if settings.store == "dynamodb":
-        _check_aws(settings)
+        check_aws(settings)
 
 
-def _check_aws(settings: Settings) -> None:
+def check_aws(settings: Settings) -> None:
     """A region and credentials, found the way the AWS SDK finds them (files and roles too)."""
     import botocore.session
 
