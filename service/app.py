@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from service.auth import Authenticator
 from service.clock import now_ms
 from service.context import Context
+from service.housekeeping import Housekeeping
 from service.notifier import Notifier
 from service.openapi import openapi_document
 from service.problems import EXCEPTION_HANDLERS
@@ -32,9 +33,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 return await store.count_claimable(tenant, up_to=up_to, now=now_ms())
 
             notifier = Notifier(count_claimable)
+            housekeeping = Housekeeping(store, service=settings.metrics_service)
+            housekeeping.start()
             try:
-                yield {"ctx": Context(settings, store, auth, notifier, document)}
+                yield {"ctx": Context(settings, store, auth, notifier, housekeeping, document)}
             finally:
+                await housekeeping.close()
                 await notifier.close()
 
     app = Starlette(
