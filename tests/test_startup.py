@@ -166,6 +166,7 @@ def test_a_port_in_use_stops_serve_before_it_seeds(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.timeout(300)  # four cold starts of the CLI and a table waiter, on a busy machine
 def test_the_readmes_dynamodb_local_section_works_without_aws_credentials(
     tmp_path: Path, moto_endpoint: str
 ) -> None:
@@ -174,9 +175,9 @@ def test_the_readmes_dynamodb_local_section_works_without_aws_credentials(
     start = section.index("```sh\n") + 6
     block = section[start : section.index("\n```", start)]
     assert "uv run trigger-api serve" in block
-    # serve runs until stopped: here, until it has said the store answered (or 60 s went by).
+    # serve runs until stopped: here, until it has said the store answered (or 120 s went by).
     serve = """trigger-api serve --port 0 > serve.log 2>&1 & pid=$!
-for _ in $(seq 600); do grep -q 'store: DynamoDB at .* answered' serve.log && break; sleep 0.1; done
+for _ in $(seq 1200); do grep -q 'store: DynamoDB at .* answered' serve.log && break; sleep .1; done
 kill $pid; wait $pid || true; cat serve.log"""
     script = block.replace("http://127.0.0.1:8001", moto_endpoint).replace(
         "uv run trigger-api serve", serve
@@ -196,7 +197,7 @@ kill $pid; wait $pid || true; cat serve.log"""
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=280,
     )
 
     assert done.returncode == 0, done.stdout + done.stderr
