@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import logging
 import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
+from service import logfmt
 from service.auth import hash_key, key_id, mint_key
 from service.settings import Settings, SettingsError, load_settings
 from service.store import open_store
@@ -113,7 +113,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
 
     from service.app import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s %(message)s")
+    logfmt.configure()
     if settings.store == "sqlite":
         _runs(_seed_if_empty)(settings, args)
     # uvicorn drains in-flight requests on SIGTERM/SIGINT, then re-raises the signal to the
@@ -127,6 +127,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
         loop="uvloop",
         http="httptools",
         access_log=args.access_log,
+        log_config=None,  # uvicorn's records go to the root logger: logfmt, like ours
         proxy_headers=True,  # the ALB's X-Forwarded-*; trusted from FORWARDED_ALLOW_IPS
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         log_level="info",
