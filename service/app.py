@@ -7,28 +7,51 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from service.auth import Authenticator
 from service.context import Context
+from service.metrics import Metrics
 from service.notifier import Notifier
+from service.observed import AccessLog, Observed
 from service.openapi import openapi_document
 from service.problems import EXCEPTION_HANDLERS
 from service.routes import ROUTES
 from service.settings import Settings, load_settings
 from service.store import open_store
+from service.store.observed import ObservedStore
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+class App(Starlette):
+    """Starlette, observed from outside all its layers (`service/observed.py`); `metrics` holds
+    its own registry, which `trigger-api serve` serves on the metrics port."""
+
+    def __init__(self, metrics: Metrics, access_log: AccessLog | None, **options: Any) -> None:
+        self.metrics = metrics
+        self._access_log = access_log
+        super().__init__(**options)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return Observed(super().build_middleware_stack(), self.metrics, self._access_log)
+
+
+def create_app(settings: Settings | None = None) -> App:
     settings = settings or load_settings()
     document = openapi_document()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        async with open_store(settings) as store:
+        async with open_store(settings) as opened:
+            store = ObservedStore(opened, metrics)
             auth = Authenticator(store, ttl=settings.api_key_cache_seconds)
-            yield {"ctx": Context(settings, store, auth, Notifier(), document)}
+            notifier = Notifier()
+            metrics.watch(auth, notifier)
+            yield {"ctx": Context(settings, store, auth, notifier, document)}
 
-    return Starlette(
+    return App(
+        metrics,
+        AccessLog() if settings.access_log else None,
         routes=ROUTES,
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,

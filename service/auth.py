@@ -19,6 +19,7 @@ from service.problems import unauthorized
 from service.store.base import ApiKey, Store
 
 KEY_PREFIX = "tk_"
+TENANT_KEY = "trigger.tenant"  # where `tenant_of` leaves it in the scope, for the access log
 MAX_CACHED_KEYS = 10_000
 
 
@@ -48,6 +49,8 @@ class Authenticator:
         self._store = store
         self._ttl = ttl
         self._cache: OrderedDict[str, tuple[float, ApiKey | None]] = OrderedDict()
+        self.hits = 0  # lookups the cache answered; read by the metrics
+        self.misses = 0  # lookups that went to the store
 
     async def tenant_of(self, request: Request) -> str:
         header = request.headers.get("authorization")
@@ -60,13 +63,16 @@ class Authenticator:
         key = await self._lookup(token)
         if key is None or not key.active:
             raise unauthorized("Unknown or revoked API key.")
+        request.scope[TENANT_KEY] = key.tenant
         return key.tenant
 
     async def _lookup(self, token: str) -> ApiKey | None:
         now = time.monotonic()
         cached = self._cache.get(token)
         if cached is not None and cached[0] > now:
+            self.hits += 1
             return cached[1]
+        self.misses += 1
         key = await self._store.get_api_key(hash_key(token))
         self._cache[token] = (now + self._ttl, key)
         self._cache.move_to_end(token)

@@ -13,6 +13,7 @@ from collections import defaultdict
 class Notifier:
     def __init__(self) -> None:
         self._waiters: defaultdict[str, set[asyncio.Future[None]]] = defaultdict(set)
+        self.waiting = 0  # claims in `wait` now; read by the metrics (from another thread)
 
     def notify(self, tenant: str) -> None:
         for waiter in self._waiters.pop(tenant, ()):
@@ -24,11 +25,13 @@ class Notifier:
         waiter = asyncio.get_running_loop().create_future()
         waiters = self._waiters[tenant]
         waiters.add(waiter)
+        self.waiting += 1
         try:
             await asyncio.wait_for(waiter, within)
         except TimeoutError:
             pass
         finally:
+            self.waiting -= 1
             waiters.discard(waiter)
             if not waiters and self._waiters.get(tenant) is waiters:
                 del self._waiters[tenant]

@@ -295,6 +295,10 @@ class Server:
     def stdout(self) -> str:
         return self.stdout_path.read_text()
 
+    @property
+    def stderr(self) -> str:
+        return self.stdout_path.with_suffix(".err").read_text()
+
     def keys(self) -> dict[str, str]:
         """The demo keys `serve` printed: {"acme": "tk_…", …}."""
         return {

@@ -87,7 +87,7 @@ def test_init_creates_tables_then_seeds_and_hands_the_keys_to_the_worker(
 
 def test_api_is_published_on_loopback_only_with_a_healthcheck(services: dict[str, Any]) -> None:
     api = services["api"]
-    assert api["ports"] == ["127.0.0.1:8000:8000"]
+    assert api["ports"][0] == "127.0.0.1:8000:8000"
     assert api["command"][:2] == ["trigger-api", "serve"]
     assert "dynamodb" in api["command"]
     test = api["healthcheck"]["test"]
@@ -96,6 +96,15 @@ def test_api_is_published_on_loopback_only_with_a_healthcheck(services: dict[str
     for service in services.values():
         for port in service.get("ports", []):
             assert str(port).startswith("127.0.0.1:"), port
+
+
+def test_api_metrics_are_published_on_loopback_on_a_port_of_their_own(
+    services: dict[str, Any],
+) -> None:
+    api = services["api"]
+    port = int(api["environment"]["TRIGGER_METRICS_PORT"])
+    assert port != 8000
+    assert f"127.0.0.1:{port}:{port}" in api["ports"]
 
 
 def test_worker_is_healthy_while_its_heartbeat_is_fresh(services: dict[str, Any]) -> None:
