@@ -48,11 +48,12 @@ class AccessLog:
             asyncio.get_running_loop().call_soon(self.flush)
         request_id = scope.get(REQUEST_ID_KEY)
         tenant = scope.get(TENANT_KEY)
+        # One f-string: each `+` of a piece would make one more string.
         self._lines.append(
             f"ts={self._now()} level=info msg=request"
-            + (f" request_id={_plain(request_id)}" if request_id is not None else "")
-            + (f" tenant={_plain(tenant)}" if tenant is not None else "")
-            + f" method={scope['method']} route={route} status={status}"
+            f"{'' if request_id is None else ' request_id=' + _plain(request_id)}"
+            f"{'' if tenant is None else ' tenant=' + _plain(tenant)}"
+            f" method={scope['method']} route={route} status={status}"
             f" duration_ms={seconds * 1000:.2f} bytes={sent}\n"
         )
 

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.metrics import Metrics
 from tests.conftest import TRIGGER_API, Server, free_port
 
 UNKNOWN_KEY = "tk_" + "A" * 43  # shaped like a key, belongs to no one
@@ -37,6 +38,36 @@ class Scrape:
 
     def labelled(self, name: str) -> dict[frozenset[tuple[str, str]], float]:
         return {labels: value for (found, labels), value in self.samples.items() if found == name}
+
+
+def test_request_latencies_are_cumulative_buckets_summed_over_statuses() -> None:
+    metrics = Metrics()
+    metrics.request("/v1/events", "POST", 201, 0.002)
+    metrics.request("/v1/events", "POST", 201, 0.02)
+    metrics.request("/v1/events", "POST", 503, 30.0)
+    metrics.request("/v1/events", "BREW", 405, 0.0)  # an unknown method is one label: OTHER
+
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in metrics.registry.collect()
+        for sample in family.samples
+    }
+
+    post = (("method", "POST"), ("route", "/v1/events"))
+    bucket = "trigger_http_request_duration_seconds_bucket"
+    assert samples[(bucket, (("le", "0.001"), *post))] == 0
+    assert samples[(bucket, (("le", "0.0025"), *post))] == 1
+    assert samples[(bucket, (("le", "0.025"), *post))] == 2
+    assert samples[(bucket, (("le", "25.0"), *post))] == 2
+    assert samples[(bucket, (("le", "+Inf"), *post))] == 3
+    assert samples[("trigger_http_request_duration_seconds_count", post)] == 3
+    assert samples[("trigger_http_request_duration_seconds_sum", post)] == pytest.approx(30.022)
+    requests = "trigger_http_requests_total"
+    assert samples[(requests, (*post, ("status", "201")))] == 2
+    assert samples[(requests, (*post, ("status", "503")))] == 1
+    assert (
+        samples[(requests, (("method", "OTHER"), ("route", "/v1/events"), ("status", "405")))] == 1
+    )
 
 
 @pytest.fixture

@@ -11,8 +11,6 @@ import time
 from collections.abc import Awaitable, Sequence
 from typing import TypeVar
 
-from prometheus_client import Histogram
-
 from service.metrics import Metrics
 from service.store.base import (
     ApiKey,
@@ -35,12 +33,8 @@ class ObservedStore(Store):
     def __init__(self, store: Store, metrics: Metrics) -> None:
         self._store = store
         self._metrics = metrics
-        self._seconds: dict[str, Histogram] = {}  # operation -> its latency series
 
     async def _timed(self, operation: str, call: Awaitable[T]) -> T:
-        seconds = self._seconds.get(operation)
-        if seconds is None:
-            seconds = self._seconds[operation] = self._metrics.store_seconds.labels(operation)
         started = time.perf_counter()
         try:
             return await call
@@ -51,7 +45,7 @@ class ObservedStore(Store):
             self._metrics.store_errors.labels(operation, "other").inc()
             raise
         finally:
-            seconds.observe(time.perf_counter() - started)
+            self._metrics.store_calls.observe((operation,), time.perf_counter() - started)
 
     async def start(self) -> None:
         await self._store.start()
