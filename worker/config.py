@@ -22,9 +22,12 @@ from service.typed_settings import HttpUrl, Text, add_flags, convert, read, sett
 DEFAULT_HANDLER = "worker.handlers:log_event"
 MAX_WAIT_SECONDS = 20  # the API's long-poll ceiling
 MAX_LEASE_SECONDS = 43_200
+MAX_DELAY_SECONDS = 43_200  # the API's longest release delay
 
 Concurrency = Annotated[int, msgspec.Meta(ge=1, le=1000)]
 LeaseSeconds = Annotated[int, msgspec.Meta(ge=1, le=MAX_LEASE_SECONDS)]
+MaxAttempts = Annotated[int, msgspec.Meta(ge=1, le=1000)]
+DelaySeconds = Annotated[int, msgspec.Meta(ge=0, le=MAX_DELAY_SECONDS)]
 Seconds = Annotated[float, msgspec.Meta(ge=0, description="a number of seconds >= 0")]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
@@ -58,8 +61,20 @@ class Settings:
         30,
         env="WORKER_LEASE_SECONDS",
         metavar="SECONDS",
-        help=f"lease per claimed event, 1-{MAX_LEASE_SECONDS}; a handler still running when it "
-        "is about to end is cancelled",
+        help=f"lease per claimed event, 1-{MAX_LEASE_SECONDS}; extended by as much while the "
+        "handler runs",
+    )
+    max_attempts: MaxAttempts = setting(
+        10,
+        env="MAX_ATTEMPTS",
+        metavar="N",
+        help="claims of an event before the service makes it dead, 1-1000 (sent on every claim)",
+    )
+    retry_max_seconds: DelaySeconds = setting(
+        900,
+        env="RETRY_MAX_SECONDS",
+        metavar="SECONDS",
+        help=f"longest wait before a failed event is retried, 0-{MAX_DELAY_SECONDS}",
     )
     poll_interval: Seconds = setting(
         5,

@@ -3,57 +3,65 @@
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from worker.client import Refusal
+from worker.decoding import Claimed
 from worker.logs import log
 
-
-def safety_margin(lease_seconds: int) -> float:
-    """Time kept back at the end of a lease to hand the event back before the lease ends.
-
-    A tenth of the lease, at least a second, at most half of it: enough for a release request,
-    without taking much from the handler.
-    """
-    return min(max(1.0, lease_seconds * 0.1), lease_seconds / 2)
+RENEW_WITH_LEFT = 1 / 3  # the heartbeat extends a lease when this much of it is left
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Lease:
-    event: dict[str, Any]
-    # When the lease ends, on our monotonic clock. Counted from when the claim was *sent*, so it
-    # is never later than the service's own `lease_expires_at`.
+    claimed: Claimed
+    # When the lease ends, on our monotonic clock. Counted from when the claim (or the last
+    # extension) was *sent*, so it is never later than the service's own `lease_expires_at`.
     expires: float
-    margin: float
-    started: float = field(default_factory=time.monotonic)
+    renew_at: float  # when the heartbeat extends it
+    lost: Refusal | None = None  # set when an extension found the lease no longer ours
+    extensions: int = 0
+
+    @classmethod
+    def granted(cls, claimed: Claimed, sent: float, lease_seconds: float) -> Lease:
+        return cls(claimed, sent + lease_seconds, _renew_at(sent, lease_seconds))
+
+    def renewed(self, sent: float, lease_seconds: float) -> None:
+        self.expires = sent + lease_seconds
+        self.renew_at = _renew_at(sent, lease_seconds)
+        self.extensions += 1
 
     @property
     def id(self) -> str:
-        return str(self.event["id"])
+        return self.claimed.id
+
+    @property
+    def token(self) -> str:
+        return self.claimed.lease_token
 
     @property
     def attempts(self) -> int:
-        return int(self.event.get("attempts") or 0)
-
-    @property
-    def handler_deadline(self) -> float:
-        """The handler must be done by then, so there is time left to release the event."""
-        return self.expires - self.margin
-
-    def elapsed_ms(self) -> int:
-        return round((time.monotonic() - self.started) * 1000)
+        return self.claimed.attempts
 
 
-def report(outcome: str, tenant: str, lease: Lease, **fields: Any) -> None:
+def _renew_at(sent: float, lease_seconds: float) -> float:
+    return sent + lease_seconds - lease_seconds * RENEW_WITH_LEFT
+
+
+def report(
+    outcome: str, tenant: str, lease: Lease, exc_info: BaseException | None = None, **fields: Any
+) -> None:
     """The one structured line of an event outcome: acked, failed, released or lost."""
     level = logging.INFO if outcome in ("acked", "released") else logging.WARNING
     log(
         level,
         "event " + outcome,
+        exc_info=exc_info,
         outcome=outcome,
         tenant=tenant,
         event=lease.id,
         attempts=lease.attempts,
+        extensions=lease.extensions or None,
         **fields,
     )

@@ -30,10 +30,11 @@ def logfmt(fields: dict[str, Any]) -> str:
     return " ".join(f"{key}={_value(value)}" for key, value in fields.items() if value is not None)
 
 
-def log(level: int, msg: str, **fields: Any) -> None:
-    """Log `msg` with `fields` as one logfmt line (skipping fields whose value is None)."""
+def log(level: int, msg: str, *, exc_info: BaseException | None = None, **fields: Any) -> None:
+    """Log `msg` with `fields` as one logfmt line (skipping fields whose value is None); with
+    `exc_info`, its traceback follows as one more field."""
     if logger.isEnabledFor(level):
-        logger.log(level, logfmt({"msg": msg, **fields}))
+        logger.log(level, logfmt({"msg": msg, **fields}), exc_info=exc_info)
 
 
 class _Formatter(logging.Formatter):

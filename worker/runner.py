@@ -14,6 +14,7 @@ from worker.config import Settings
 from worker.handlers import Handler
 from worker.logs import log
 from worker.shutdown import Shutdown
+from worker.tally import Tally
 from worker.tenant import TenantWorker
 
 RETRY_BACKOFF = Backoff(base=0.2, cap=10.0)
@@ -34,8 +35,9 @@ async def _beat(path: str | None) -> None:
 async def run(settings: Settings, handler: Handler, shutdown: Shutdown) -> int:
     """Run until drained (--once), stopped by `shutdown`, or no tenant can go on.
 
-    Returns the exit status: 0, or 1 when a tenant stopped on an error (its key was refused, or
-    the API stayed unreachable in --once mode) and no stop was requested.
+    Returns the exit status: 0, or 1 when no stop was requested and a tenant stopped on an error
+    (its key was refused, or the API stayed unreachable in --once mode) or, with --once, a
+    handler failed. The last line logged sums up what was done.
     """
     log(
         logging.INFO,
@@ -45,6 +47,8 @@ async def run(settings: Settings, handler: Handler, shutdown: Shutdown) -> int:
         concurrency=settings.concurrency,
         lease_seconds=settings.lease_seconds,
         wait_seconds=settings.wait_seconds,
+        max_attempts=settings.max_attempts,
+        retry_max_seconds=settings.retry_max_seconds,
         once=settings.once,
     )
     # Enough connections for a claim, an ack batch and a burst of releases per tenant.
@@ -66,7 +70,17 @@ async def run(settings: Settings, handler: Handler, shutdown: Shutdown) -> int:
                 tasks = [group.create_task(worker.run(), name=worker.name) for worker in workers]
         finally:
             heartbeat.cancel()
-    healthy = all(task.result() for task in tasks)
+    tally = sum((worker.tally for worker in workers), Tally())
+    healthy = all(task.result() for task in tasks) and not (settings.once and tally.failed)
     status = 0 if healthy or shutdown.requested.is_set() else 1
-    log(logging.INFO, "worker stopped", exit_status=status)
+    log(
+        logging.INFO,
+        "worker stopped",
+        exit_status=status,
+        handled=tally.handled,
+        failed=tally.failed,
+        dead_lettered=tally.dead_lettered,
+        lease_extensions=tally.extended,
+        leases_lost=tally.leases_lost,
+    )
     return status

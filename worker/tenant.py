@@ -1,7 +1,9 @@
 """One tenant's loop: claim events, run the handler on each, acknowledge or release them.
 
 Only as many events are claimed as there are free handler slots, so every claimed event starts
-at once and no lease runs down while an event waits in a local queue.
+at once and no lease runs down while an event waits in a local queue. While a handler runs, the
+heartbeat keeps its lease; when it fails, the event is released at once with a delay growing with
+its attempts, so no lease is held just to wait.
 """
 
 from __future__ import annotations
@@ -12,21 +14,21 @@ import time
 from typing import Any
 
 from worker.acks import AckBatcher
-from worker.backoff import Backoff
+from worker.backoff import retry_delay
 from worker.client import ApiError, TenantApi, Unauthorized, Unavailable
 from worker.config import Settings
+from worker.decoding import Claimed
 from worker.handlers import Handler, current_tenant
-from worker.leases import Lease, report, safety_margin
+from worker.heartbeat import Heartbeat
+from worker.leases import Lease, report
 from worker.logs import log
 from worker.shutdown import Shutdown, wait_first
+from worker.tally import Tally
 
 MAX_CLAIM = 100  # the API's limit per claim
 ONCE_RETRY_FOR = 60.0  # --once gives up on an unreachable API after this long; a daemon never does
 WIND_DOWN_CAP = 10.0  # longest we spend handing back leases and flushing acks when stopping
 ACK_LINGER = 0.01
-# Failed events are held (still leased) before they are released, doubling per attempt, so a
-# poison event comes back ever more slowly instead of spinning; the lease end bounds the hold.
-HOLD_BACKOFF = Backoff(base=1.0, cap=600.0)
 
 
 class TenantWorker:
@@ -43,15 +45,15 @@ class TenantWorker:
         self._handler = handler
         self._settings = settings
         self._shutdown = shutdown
-        self._margin = safety_margin(settings.lease_seconds)
+        self.tally = Tally()
         self._running: dict[asyncio.Task[None], Lease] = {}
-        self._held: dict[asyncio.Task[None], Lease] = {}
-        self._slot_freed = asyncio.Event()
-        self._release_held_now = asyncio.Event()
-        self._failed: set[str] = set()  # --once only: ids whose handler failed in this run
+        self._releasing: set[asyncio.Task[None]] = set()
+        self._settled = asyncio.Event()  # a handler or a release finished
+        self._releases_done = 0
         self._unstarted: list[Lease] = []  # claimed just as the shutdown began
         self._release_cap = float("inf")  # set when winding down: stop retrying releases then
         self._acks = AckBatcher(api, name, retry_for=settings.lease_seconds, linger=ACK_LINGER)
+        self._heartbeat = Heartbeat(api, name, settings.lease_seconds, self.tally)
 
     async def run(self) -> bool:
         """Work until drained (--once), stopped, or the key is refused; False on an error."""
@@ -83,19 +85,20 @@ class TenantWorker:
         while not self._shutdown.requested.is_set():
             free = settings.concurrency - len(self._running)
             if free <= 0:
-                await self._until_slot_freed()
+                await self._until_settled()
                 continue
+            releases_before = self._releases_done
             sent = time.monotonic()
-            events = await self._claim(min(free, MAX_CLAIM))
-            if events is None:
+            claimed = await self._claim(min(free, MAX_CLAIM))
+            if claimed is None:
                 return  # shutdown while the claim was in flight
-            leases = [Lease(event, sent + settings.lease_seconds, self._margin) for event in events]
+            leases = [Lease.granted(one, sent, settings.lease_seconds) for one in claimed]
             log(
                 logging.DEBUG,
                 "claimed",
                 tenant=self.name,
                 asked=min(free, MAX_CLAIM),
-                got=len(events),
+                got=len(leases),
             )
             if self._shutdown.requested.is_set():
                 self._unstarted.extend(leases)
@@ -105,13 +108,17 @@ class TenantWorker:
             if leases:
                 continue
             if settings.once:
-                if not self._running:
-                    return  # drained: nothing claimable and nothing in flight
-                await self._until_slot_freed()  # a failure may make an event claimable again
+                # A failed event may become claimable again (with RETRY_MAX_SECONDS=0 at once,
+                # until it is dead): claim again when a handler or a release is done. A release
+                # that ended while the claim was under way may have been too late for it.
+                if self._running or self._releasing:
+                    await self._until_settled()
+                elif self._releases_done == releases_before:
+                    return  # drained: nothing claimable, nothing in flight, nothing released
             elif settings.wait_seconds == 0:
                 await wait_first(self._shutdown.requested.wait(), within=settings.poll_interval)
 
-    async def _claim(self, limit: int) -> list[dict[str, Any]] | None:
+    async def _claim(self, limit: int) -> list[Claimed] | None:
         """Claim, or None if the shutdown began first (the claim is then abandoned)."""
         settings = self._settings
         claim = asyncio.create_task(
@@ -119,6 +126,7 @@ class TenantWorker:
                 limit=limit,
                 lease_seconds=settings.lease_seconds,
                 wait_seconds=settings.wait_seconds,
+                max_attempts=settings.max_attempts,
                 deadline=time.monotonic() + ONCE_RETRY_FOR if settings.once else None,
             )
         )
@@ -131,82 +139,98 @@ class TenantWorker:
         await asyncio.gather(claim, return_exceptions=True)
         return None
 
-    async def _until_slot_freed(self) -> None:
-        self._slot_freed.clear()
-        await wait_first(self._slot_freed.wait(), self._shutdown.requested.wait())
+    async def _until_settled(self) -> None:
+        self._settled.clear()
+        await wait_first(self._settled.wait(), self._shutdown.requested.wait())
 
     def _start(self, lease: Lease) -> None:
-        if lease.id in self._failed:
-            # --once tries an event once per run: one that failed and came back is only held.
-            self._hold(lease, "failed_earlier")
+        event = lease.claimed.event
+        if event is None:
+            self._fail(lease, "unreadable", f"unreadable event: {lease.claimed.problem}")
             return
-        task = asyncio.create_task(self._process(lease), name=lease.id)
+        task = asyncio.create_task(self._process(lease, event), name=lease.id)
         self._running[task] = lease
+        self._heartbeat.watch(lease)
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         lease = self._running.pop(task)
-        self._slot_freed.set()
+        self._heartbeat.forget(lease)
+        self._settled.set()
         if not task.cancelled() and task.exception() is not None:
             # A bug of ours, not the handler's (those are caught): say so, the lease will lapse.
             report("lost", self.name, lease, reason="worker_error", error=repr(task.exception()))
 
-    async def _process(self, lease: Lease) -> None:
+    async def _process(self, lease: Lease, event: dict[str, Any]) -> None:
         # Nothing here awaits after the handler (releases run in their own task), so a task
         # the wind-down finds cancelled is exactly a handler that was cut short.
         started = time.monotonic()
         try:
-            async with asyncio.timeout(lease.handler_deadline - started) as limit:
-                await self._handler(lease.event)
+            await self._handler(event)
+        except asyncio.CancelledError as error:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the wind-down cut it short: it releases the event
+            self._fail(lease, "handler_error", _describe(error), error, _ms_since(started))
         except Exception as error:
-            duration_ms = round((time.monotonic() - started) * 1000)
-            if isinstance(error, TimeoutError) and limit.expired():
-                # The lease is about to end: stop the handler rather than let a second worker
-                # get the event while this one still runs it, and hand it back in time.
-                report("failed", self.name, lease, reason="lease_timeout", duration_ms=duration_ms)
-                if self._settings.once:
-                    self._failed.add(lease.id)
-                self._hold(lease, "lease_timeout")  # no time left to hold: released at once
-                return
-            if self._settings.once:
-                self._failed.add(lease.id)
-            hold = self._hold(lease, "handler_error")
-            report(
-                "failed",
-                self.name,
-                lease,
-                reason="handler_error",
-                error=f"{type(error).__name__}: {error}",
-                duration_ms=duration_ms,
-                release_in=round(hold, 3),
-            )
+            self._fail(lease, "handler_error", _describe(error), error, _ms_since(started))
         else:
-            self._acks.add(lease, round((time.monotonic() - started) * 1000))
+            self.tally.handled += 1
+            self._acks.add(lease, _ms_since(started))
 
-    def _hold(self, lease: Lease, reason: str) -> float:
-        """Keep the lease a while before releasing the event; return for how many seconds."""
-        seconds = lease.handler_deadline - time.monotonic()
-        if not self._settings.once:  # --once holds to the end of the run (or of the lease)
-            seconds = min(seconds, HOLD_BACKOFF.delay(max(lease.attempts - 1, 0)))
-        seconds = max(0.0, seconds)
-        task = asyncio.create_task(self._release_after(lease, seconds, reason), name=lease.id)
-        self._held[task] = lease
-        task.add_done_callback(self._held.pop)
-        return seconds
+    def _fail(
+        self,
+        lease: Lease,
+        reason: str,
+        error: str,
+        exc: BaseException | None = None,
+        duration_ms: int | None = None,
+    ) -> None:
+        """Log the failure once (with its traceback) and release the event with a delay."""
+        self.tally.failed += 1
+        ours = lease.lost is None  # else someone else has the event now: no release, no retry
+        last = ours and lease.attempts >= self._settings.max_attempts
+        # On the last attempt, no delay: the next claim makes the event dead, and a delay would
+        # only keep it out of the dead list for a while.
+        delay = 0 if last else retry_delay(lease.attempts, self._settings.retry_max_seconds)
+        report(
+            "failed",
+            self.name,
+            lease,
+            exc,
+            reason=reason,
+            error=error,
+            duration_ms=duration_ms,
+            retry_in=delay if ours and not last else None,
+            dead_letter="true" if last else None,
+        )
+        if not ours:
+            report("lost", self.name, lease, reason=lease.lost)
+            return
+        if last:
+            self.tally.dead_lettered += 1
+        task = asyncio.create_task(self._release(lease, reason, delay, error), name=lease.id)
+        self._releasing.add(task)
+        task.add_done_callback(self._released)
 
-    async def _release_after(self, lease: Lease, seconds: float, reason: str) -> None:
-        await wait_first(self._release_held_now.wait(), within=seconds)
-        await self._release(lease, reason)
+    def _released(self, task: asyncio.Task[None]) -> None:
+        self._releasing.discard(task)
+        self._releases_done += 1
+        self._settled.set()
 
-    async def _release(self, lease: Lease, reason: str) -> None:
-        # Never retry past the lease: by then the event may be someone else's, and a release
-        # would end *their* lease.
-        deadline = min(lease.expires, self._release_cap)
+    async def _release(
+        self, lease: Lease, reason: str, delay_seconds: int = 0, error: str | None = None
+    ) -> None:
+        # The token makes a late release harmless (lease_lost if someone claimed the event since),
+        # but after a whole lease of transient errors the event is claimable again anyway.
+        deadline = min(time.monotonic() + self._settings.lease_seconds, self._release_cap)
         try:
-            outcome = await self._api.release(lease.id, deadline=deadline)
-        except (ApiError, Unavailable) as error:
+            outcome = await self._api.release(
+                lease.id, lease.token, delay_seconds=delay_seconds, error=error, deadline=deadline
+            )
+        except (ApiError, Unavailable) as failure:
             # The lease lapses on its own and the event comes back: late, but not lost for good.
-            report("lost", self.name, lease, reason=f"release_failed:{reason}", error=error)
+            report("lost", self.name, lease, reason=f"release_failed:{reason}", error=failure)
         else:
             if outcome == "released":
                 report("released", self.name, lease, reason=reason)
@@ -214,17 +238,15 @@ class TenantWorker:
                 report("lost", self.name, lease, reason=outcome)
 
     async def _wind_down(self) -> None:
-        """Let running handlers finish within the grace period, then hand back every lease
-        still held and send the pending acknowledgements."""
+        """Let running handlers finish within the grace period (their leases still extended),
+        then hand back every lease still held and send the pending acknowledgements."""
         grace_end = self._shutdown.deadline or time.monotonic() + self._settings.grace_seconds
         while self._running and not self._shutdown.hurried.is_set():
             remaining = grace_end - time.monotonic()
             if remaining <= 0:
                 break
-            self._slot_freed.clear()
-            await wait_first(
-                self._slot_freed.wait(), self._shutdown.hurried.wait(), within=remaining
-            )
+            self._settled.clear()
+            await wait_first(self._settled.wait(), self._shutdown.hurried.wait(), within=remaining)
         cut_short = list(self._running.items())
         for task, _lease in cut_short:
             task.cancel()
@@ -232,12 +254,24 @@ class TenantWorker:
         if cut_short:
             # A handler that swallows the cancellation is not waited for forever.
             await asyncio.wait([task for task, _lease in cut_short], timeout=WIND_DOWN_CAP)
+        await self._heartbeat.close()
         for task, lease in cut_short:
             if not task.done():
                 report("lost", self.name, lease, reason="handler_ignored_cancellation")
-        unfinished = [lease for task, lease in cut_short if task.cancelled()] + self._unstarted
-        self._release_held_now.set()
+        unfinished = [
+            lease for task, lease in cut_short if task.cancelled() and lease.lost is None
+        ] + self._unstarted
         await asyncio.gather(
-            *(self._release(lease, "shutdown") for lease in unfinished), *self._held
+            *(self._release(lease, "shutdown") for lease in unfinished), *self._releasing
         )
         await self._acks.close(self._release_cap)
+
+
+def _describe(error: BaseException) -> str:
+    """ "Type: message", as the event's `last_error` and in the log."""
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _ms_since(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)

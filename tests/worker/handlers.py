@@ -11,10 +11,10 @@ import os
 from typing import Any
 
 
-def _record(event: dict[str, Any]) -> None:
+def _record(event: dict[str, Any], *more: str) -> None:
     fd = os.open(os.environ["WORKER_TEST_RECORD"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, f"{os.getpid()} {event['id']}\n".encode())
+        os.write(fd, (" ".join([str(os.getpid()), event["id"], *more]) + "\n").encode())
     finally:
         os.close(fd)
 
@@ -27,6 +27,18 @@ async def record(event: dict[str, Any]) -> None:
 async def fail(event: dict[str, Any]) -> None:
     _record(event)
     raise RuntimeError("this handler refuses every event")
+
+
+async def refuse_poison(event: dict[str, Any]) -> None:
+    """Fail on events whose payload says `"poison": true`; take the others."""
+    _record(event)
+    if event["payload"].get("poison"):
+        raise ValueError(f"poison event {event['id']}")
+
+
+async def record_amount(event: dict[str, Any]) -> None:
+    """Record how the payload's `amount` arrived: `<pid> <id> <repr of the amount>`."""
+    _record(event, repr(event["payload"].get("amount")))
 
 
 def not_async(event: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from worker.acks import AckBatcher
 from worker.backoff import Backoff
 from worker.client import TenantApi
 from worker.config import Tenant
+from worker.decoding import Claimed
 from worker.leases import Lease
 
 
@@ -30,7 +31,8 @@ def batcher(http: httpx.AsyncClient, key: str) -> AckBatcher:
 
 
 def lease(event_id: str) -> Lease:
-    return Lease({"id": event_id, "attempts": 1}, expires=time.monotonic() + 30, margin=3)
+    claimed = Claimed(event_id, "lt_unused", 1, {"id": event_id, "attempts": 1})
+    return Lease.granted(claimed, time.monotonic(), 30)
 
 
 def outcome_lines(caplog: pytest.LogCaptureFixture) -> list[str]:

@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import collections
+import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.worker.conftest import BIN, LiveService, read_record, worker_env
-
-WORKER = BIN / "trigger-worker"
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+from tests.worker.conftest import (
+    WORKER,
+    LiveService,
+    read_record,
+    wait_until,
+    worker_env,
+    workers_running,
+)
 
 
 def test_once_drains_three_tenants(live_service: LiveService, tmp_path: Path) -> None:
@@ -79,21 +77,11 @@ def test_three_workers_on_one_tenant_never_share_an_event(
         POLL_INTERVAL="2",
         WORKER_CONCURRENCY="4",
     )
-    logs = [tmp_path / f"worker-{n}.log" for n in range(3)]
-    workers: list[subprocess.Popen[bytes]] = []
-    for log in logs:
-        with log.open("w") as stderr:
-            command: list[str | Path] = [WORKER, "--handler", "tests.worker.handlers:record"]
-            workers.append(subprocess.Popen(command, env=env, stderr=stderr))
-    try:
+    with workers_running(env, tmp_path, 3, "--handler", "tests.worker.handlers:record") as ran:
         created = live_service.create_events(tenant[1], 200)
         wait_until(lambda: live_service.undelivered(tenant[1]) == [], timeout=60)
-    finally:
-        for worker in workers:
-            worker.send_signal(signal.SIGTERM)
-        statuses = [worker.wait(timeout=30) for worker in workers]
 
-    assert statuses == [0, 0, 0], [log.read_text() for log in logs]
+    assert ran.statuses == [0, 0, 0], ran.texts()
     handled = read_record(record)
     counts = collections.Counter(event_id for _pid, event_id in handled)
     assert sorted(counts) == sorted(created)
@@ -101,7 +89,7 @@ def test_three_workers_on_one_tenant_never_share_an_event(
     assert len({pid for pid, _event_id in handled}) >= 2, "the work was not shared"
 
 
-def test_failing_handler_releases_the_event_for_a_retry(
+def test_failing_handler_releases_the_event_with_a_delay_and_its_error(
     live_service: LiveService, tmp_path: Path
 ) -> None:
     tenant = live_service.new_tenant("poison")
@@ -115,15 +103,16 @@ def test_failing_handler_releases_the_event_for_a_retry(
         timeout=60,
     )
 
-    assert done.returncode == 0, done.stderr
-    assert "outcome=failed" in done.stderr
+    assert done.returncode == 1, done.stderr  # --once: a handler failed
+    [failed] = [line for line in done.stderr.splitlines() if "outcome=failed" in line]
+    assert 'error="RuntimeError: this handler refuses every event"' in failed
+    assert 'traceback="Traceback' in failed
+    assert re.search(r" retry_in=[12] ", failed)  # the first retry waits 1-2 s
     assert "outcome=released" in done.stderr
-    assert "RuntimeError: this handler refuses every event" in done.stderr
-    assert [event["id"] for event in live_service.undelivered(tenant[1])] == [event_id]
-    # Released, not left to its lease: a fresh claim gets it back at once.
-    [again] = live_service.claim(tenant[1])
-    assert again["id"] == event_id
-    assert again["attempts"] == 2
+    [event] = live_service.undelivered(tenant[1])
+    assert event["id"] == event_id
+    assert event["attempts"] == 1  # --once did not wait for the retry
+    assert event["last_error"] == "RuntimeError: this handler refuses every event"
 
 
 def test_sigterm_releases_unfinished_events_and_exits_0(

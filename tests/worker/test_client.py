@@ -3,12 +3,14 @@ with httpx.MockTransport (the real service cannot be made to answer 503 on deman
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import httpx
 import pytest
 
-from tests.worker.conftest import LiveService
+from tests.worker.conftest import LiveService, Script, VirtualClock
 from worker.backoff import Backoff
 from worker.client import ApiError, TenantApi, Unauthorized, Unavailable
 from worker.config import Tenant
@@ -24,52 +26,21 @@ async def close_clients() -> AsyncIterator[None]:
         await OPENED.pop().aclose()
 
 
-class VirtualClock:
-    """Time that passes only when the client sleeps, so deadlines are exact on any machine."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def scripted(
-    *answers: httpx.Response | Exception, clock: VirtualClock | None = None
-) -> tuple[TenantApi, list[httpx.Request]]:
-    """A client whose successive requests get `answers` in order."""
-    requests: list[httpx.Request] = []
-    pending = list(answers)
-
-    def respond(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        answer = pending.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    http = httpx.AsyncClient(base_url="http://api.test", transport=httpx.MockTransport(respond))
-    OPENED.append(http)
-    clock = clock or VirtualClock()
-    api = TenantApi(http, Tenant("acme", "tk_secret"), FAST, clock=clock, sleep=clock.sleep)
-    return api, requests
-
-
 def live(service: LiveService, key: str) -> TenantApi:
     http = httpx.AsyncClient(base_url=service.url)
     OPENED.append(http)
     return TenantApi(http, Tenant("t", key), FAST)
 
 
-CLAIMED = httpx.Response(200, json={"events": [{"id": "evt_1", "attempts": 1}]})
+EVENT = {"id": "evt_1", "attempts": 1, "payload": {"n": 1}}
+CLAIMED = httpx.Response(200, json={"events": [{**EVENT, "lease_token": "lt_1"}]})
 
 
-async def test_claim_retries_503_honouring_retry_after() -> None:
+def problem(status: int, code: str) -> httpx.Response:
+    return httpx.Response(status, json={"status": status, "code": code, "detail": code})
+
+
+async def test_claim_retries_503_honouring_retry_after(scripted: Script) -> None:
     api, requests = scripted(
         httpx.Response(503, headers={"Retry-After": "0"}, json={"code": "unavailable"}),
         httpx.Response(429),
@@ -77,15 +48,20 @@ async def test_claim_retries_503_honouring_retry_after() -> None:
         CLAIMED,
     )
 
-    events = await api.claim(limit=5, lease_seconds=30, wait_seconds=0)
+    [claimed] = await api.claim(limit=5, lease_seconds=30, wait_seconds=0, max_attempts=3)
 
-    assert events == [{"id": "evt_1", "attempts": 1}]
+    assert (claimed.id, claimed.lease_token, claimed.event) == ("evt_1", "lt_1", EVENT)
     assert len(requests) == 4
     assert requests[0].headers["Authorization"] == "Bearer tk_secret"
-    assert requests[0].read() == b'{"limit":5,"lease_seconds":30,"wait_seconds":0}'
+    assert json.loads(requests[0].read()) == {
+        "limit": 5,
+        "lease_seconds": 30,
+        "wait_seconds": 0,
+        "max_attempts": 3,
+    }
 
 
-async def test_retries_stop_at_the_deadline() -> None:
+async def test_retries_stop_at_the_deadline(scripted: Script) -> None:
     clock = VirtualClock()
     api, requests = scripted(*[httpx.Response(500)] * 50, clock=clock)
 
@@ -97,78 +73,156 @@ async def test_retries_stop_at_the_deadline() -> None:
     assert clock.now <= 0.05 < clock.now + FAST.cap
 
 
-async def test_a_4xx_answer_is_final() -> None:
+async def test_a_4xx_answer_is_final(scripted: Script) -> None:
     api, requests = scripted(
         httpx.Response(422, json={"code": "validation_error", "detail": "limit too big"})
     )
 
     with pytest.raises(ApiError, match="422 validation_error: limit too big"):
-        await api.claim(limit=500, lease_seconds=30, wait_seconds=0)
+        await api.claim(limit=500, lease_seconds=30, wait_seconds=0, max_attempts=10)
 
     assert len(requests) == 1
 
 
-async def test_an_answer_that_is_not_the_contract_is_an_error() -> None:
+async def test_an_answer_that_is_not_the_contract_is_an_error(scripted: Script) -> None:
     api, _requests = scripted(httpx.Response(200, text="<html>proxy</html>"))
 
     with pytest.raises(ApiError, match="invalid_response"):
-        await api.claim(limit=1, lease_seconds=30, wait_seconds=0)
+        await api.claim(limit=1, lease_seconds=30, wait_seconds=0, max_attempts=10)
 
 
-async def test_an_error_body_that_is_not_a_problem_document_still_raises() -> None:
+async def test_a_claimed_event_that_cannot_be_read_comes_back_without_its_body(
+    caplog: pytest.LogCaptureFixture, scripted: Script
+) -> None:
+    deep = "[" * 5000 + "]" * 5000
+    body = (
+        '{"events": [{"id": "evt_1", "attempts": 1, "lease_token": "lt_1",'
+        ' "payload": {"x": 1e400}},'
+        f' {{"id": "evt_2", "attempts": 2, "lease_token": "lt_2", "payload": {{"x": {deep}}}}},'
+        ' {"payload": {}}]}'
+    )
+    api, _requests = scripted(httpx.Response(200, text=body))
+
+    first, second = await api.claim(limit=3, lease_seconds=30, wait_seconds=0, max_attempts=10)
+
+    assert first.event is not None
+    assert first.event["payload"] == {"x": Decimal("1e400")}
+    assert (second.id, second.lease_token, second.attempts, second.event) == (
+        "evt_2",
+        "lt_2",
+        2,
+        None,
+    )
+    assert "RecursionError" in str(second.problem)
+    [unreadable] = [r.getMessage() for r in caplog.records if "unreadable" in r.getMessage()]
+    assert "tenant=acme" in unreadable
+
+
+async def test_release_sends_the_token_the_delay_and_the_error_cut_to_what_is_kept(
+    scripted: Script,
+) -> None:
+    api, requests = scripted(httpx.Response(200, json={"status": "released"}))
+
+    outcome = await api.release(
+        "evt_1", "lt_1", delay_seconds=4, error="ValueError: " + "x" * 5000, deadline=None
+    )
+
+    assert outcome == "released"
+    assert requests[0].url.path == "/v1/events/evt_1/release"
+    body = json.loads(requests[0].read())
+    assert body == {"lease_token": "lt_1", "delay_seconds": 4, "error": body["error"]}
+    assert len(body["error"]) == 2048
+    assert body["error"].startswith("ValueError: xxx")
+
+
+async def test_a_plain_release_sends_only_the_token(scripted: Script) -> None:
+    api, requests = scripted(httpx.Response(200, json={"status": "released"}))
+
+    assert await api.release("evt_1", "lt_1", deadline=None) == "released"
+    assert requests[0].read() == b'{"lease_token":"lt_1"}'
+
+
+@pytest.mark.parametrize(
+    ("answer", "outcome"),
+    [
+        (problem(409, "lease_lost"), "lease_lost"),
+        (problem(409, "already_delivered"), "already_delivered"),
+        (problem(404, "not_found"), "not_found"),
+    ],
+)
+async def test_refusals_of_a_lease_are_outcomes_not_errors(
+    answer: httpx.Response, outcome: str, scripted: Script
+) -> None:
+    release, release_requests = scripted(answer)
+    extend, _ = scripted(httpx.Response(answer.status_code, content=answer.content))
+
+    assert await release.release("evt_1", "lt_1", deadline=None) == outcome
+    assert await extend.extend("evt_1", "lt_1", lease_seconds=30, deadline=None) == outcome
+    assert len(release_requests) == 1  # not retried
+
+
+async def test_an_unknown_conflict_is_an_error(scripted: Script) -> None:
+    api, _requests = scripted(problem(409, "something_new"))
+
+    with pytest.raises(ApiError, match="409 something_new"):
+        await api.release("evt_1", "lt_1", deadline=None)
+
+
+async def test_extend_sends_the_token_and_the_new_lease(scripted: Script) -> None:
+    api, requests = scripted(
+        httpx.Response(503, headers={"Retry-After": "0"}),
+        httpx.Response(200, json={"lease_expires_at": 1764086430000}),
+    )
+
+    assert await api.extend("evt_1", "lt_1", lease_seconds=45, deadline=None) == "extended"
+    assert requests[-1].url.path == "/v1/events/evt_1/extend"
+    assert json.loads(requests[-1].read()) == {"lease_token": "lt_1", "lease_seconds": 45}
+
+
+async def test_extend_answered_outside_the_contract_is_an_error(scripted: Script) -> None:
+    api, _requests = scripted(httpx.Response(200, json={"status": "extended"}))
+
+    with pytest.raises(ApiError, match="invalid_response"):
+        await api.extend("evt_1", "lt_1", lease_seconds=45, deadline=None)
+
+
+async def test_an_error_body_that_is_not_a_problem_document_still_raises(scripted: Script) -> None:
     api, _requests = scripted(httpx.Response(401, text="denied"))
 
     with pytest.raises(Unauthorized):
-        await api.release("evt_1", deadline=None)
+        await api.release("evt_1", "lt_1", deadline=None)
 
 
-async def test_release_reports_unknown_and_delivered_events(live_service: LiveService) -> None:
+async def test_lease_answers_from_the_real_service(live_service: LiveService) -> None:
     _name, key = live_service.new_tenant("release")
     [event_id] = live_service.create_events(key, 1)
     api = live(live_service, key)
-    [event] = await api.claim(limit=1, lease_seconds=30, wait_seconds=0)
+    [first] = await api.claim(limit=1, lease_seconds=30, wait_seconds=0, max_attempts=10)
 
-    assert await api.release(event["id"], deadline=None) == "released"
-    assert await api.release("evt_01JD3Y8Z4Q9W2M7K5R6T1V0XBC", deadline=None) == "not_found"
+    assert await api.extend(event_id, first.lease_token, lease_seconds=60, deadline=None) == (
+        "extended"
+    )
+    assert await api.release(event_id, first.lease_token, deadline=None) == "released"
+    assert await api.release(event_id, first.lease_token, deadline=None) == "lease_lost"
+    [second] = await api.claim(limit=1, lease_seconds=30, wait_seconds=0, max_attempts=10)
+    assert second.attempts == 2
+    assert await api.extend(event_id, first.lease_token, lease_seconds=9, deadline=None) == (
+        "lease_lost"
+    )
+    gone = "evt_01JD3Y8Z4Q9W2M7K5R6T1V0XBC"
+    assert await api.release(gone, second.lease_token, deadline=None) == "not_found"
     assert await api.ack([event_id], deadline=None) == ([event_id], [])
-    assert await api.release(event_id, deadline=None) == "already_delivered"
+    assert await api.release(event_id, second.lease_token, deadline=None) == "already_delivered"
+    assert await api.extend(event_id, second.lease_token, lease_seconds=9, deadline=None) == (
+        "already_delivered"
+    )
 
 
 async def test_refused_key_raises_unauthorized(live_service: LiveService) -> None:
     api = live(live_service, "tk_nobody")
 
     with pytest.raises(Unauthorized) as raised:
-        await api.claim(limit=1, lease_seconds=30, wait_seconds=0)
+        await api.claim(limit=1, lease_seconds=30, wait_seconds=0, max_attempts=10)
 
     assert raised.value.status == 401
     assert raised.value.code == "unauthorized"
-
-
-@pytest.mark.parametrize(
-    ("header", "expected"),
-    [
-        (None, None),
-        ("2", 2.0),
-        ("0.5", 0.5),
-        ("9999", 60.0),
-        ("-1", None),
-        ("nan", None),
-        ("Wed, 21 Oct 2015 07:28:00 GMT", None),
-    ],
-)
-def test_retry_after_header(header: str | None, expected: float | None) -> None:
-    from worker.backoff import retry_after
-
-    assert retry_after(header) == expected
-
-
-def test_backoff_grows_exponentially_with_jitter_up_to_its_cap() -> None:
-    backoff = Backoff(base=1.0, cap=8.0)
-
-    def delays(attempt: int) -> list[float]:
-        return [backoff.delay(attempt) for _ in range(200)]
-
-    assert all(0.5 <= d <= 1.0 for d in delays(0))
-    assert all(2.0 <= d <= 4.0 for d in delays(2))
-    assert all(4.0 <= d <= 8.0 for d in delays(100))
-    assert len(set(delays(1))) > 1

@@ -31,6 +31,10 @@ def outcomes(caplog: pytest.LogCaptureFixture, outcome: str) -> list[str]:
     return [r.getMessage() for r in caplog.records if f"outcome={outcome} " in r.getMessage()]
 
 
+def messages(caplog: pytest.LogCaptureFixture, message: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if f'msg="{message}"' in r.getMessage()]
+
+
 async def eventually(condition: Callable[[], bool], within: float = 15.0) -> None:
     async with asyncio.timeout(within):
         while not condition():  # noqa: ASYNC110 - often state in another process: poll it
@@ -62,7 +66,7 @@ async def test_once_drains_every_tenant_and_returns_0(live_service: LiveService)
         assert live_service.undelivered(key) == []
 
 
-async def test_once_holds_a_failed_event_and_releases_it_at_the_end(
+async def test_once_dead_letters_a_failure_on_the_last_attempt_and_returns_1(
     live_service: LiveService, caplog: pytest.LogCaptureFixture
 ) -> None:
     tenant = live_service.new_tenant("poison")
@@ -75,18 +79,29 @@ async def test_once_holds_a_failed_event_and_releases_it_at_the_end(
             raise ValueError("bad payload")
 
     caplog.set_level(logging.INFO, logger="worker")
-    status = await run(settings(live_service, tenant, once=True), handle, Shutdown(5))
+    status = await run(
+        settings(live_service, tenant, once=True, max_attempts=1), handle, Shutdown(5)
+    )
 
-    assert status == 0
-    assert calls.count(poison) == 1  # tried once in this run, not spun on
+    assert status == 1
+    assert calls.count(poison) == 1
     assert sorted(set(calls) - {poison}) == sorted(rest)
     [failed] = outcomes(caplog, "failed")
     assert 'error="ValueError: bad payload"' in failed
-    [released] = outcomes(caplog, "released")
-    assert f"event={poison}" in released
-    [again] = live_service.claim(tenant[1])
-    assert again["id"] == poison
-    assert again["attempts"] == 2
+    assert "dead_letter=true" in failed
+    assert (
+        caplog.records[-1]
+        .getMessage()
+        .endswith(
+            "exit_status=1 handled=4 failed=1 dead_lettered=1 lease_extensions=0 leases_lost=0"
+        )
+    )
+    [dead] = live_service.events(tenant[1], "dead")
+    assert (dead["id"], dead["attempts"], dead["last_error"]) == (
+        poison,
+        1,
+        "ValueError: bad payload",
+    )
 
 
 async def test_failed_event_is_retried_after_a_backoff(live_service: LiveService) -> None:
@@ -100,9 +115,8 @@ async def test_failed_event_is_retried_after_a_backoff(live_service: LiveService
             raise RuntimeError("try again later")
 
     shutdown = Shutdown(5)
-    worker = asyncio.create_task(
-        run(settings(live_service, tenant, poll_interval=1), flaky, shutdown)
-    )
+    options = settings(live_service, tenant, poll_interval=1, retry_max_seconds=1)
+    worker = asyncio.create_task(run(options, flaky, shutdown))
     await eventually(lambda: len(attempts) == 2)
     shutdown.trigger()
 
@@ -206,27 +220,34 @@ async def test_second_stop_signal_ends_the_grace_period_at_once(
     assert len(live_service.claim(tenant[1])) == 1
 
 
-async def test_handler_outliving_its_lease_is_stopped_and_released(
+async def test_a_handler_slower_than_its_lease_keeps_it_until_done(
     live_service: LiveService, caplog: pytest.LogCaptureFixture
 ) -> None:
     tenant = live_service.new_tenant("lease")
     [event_id] = live_service.create_events(tenant[1], 1)
     calls: list[str] = []
+    done = asyncio.Event()
 
-    async def stuck(event: dict[str, Any]) -> None:
+    async def slow(event: dict[str, Any]) -> None:
         calls.append(event["id"])
-        await asyncio.sleep(60)
+        await done.wait()
 
-    caplog.set_level(logging.INFO, logger="worker")
-    status = await run(
-        settings(live_service, tenant, once=True, lease_seconds=2), stuck, Shutdown(5)
+    caplog.set_level(logging.DEBUG, logger="worker")
+    worker = asyncio.create_task(
+        run(settings(live_service, tenant, once=True, lease_seconds=2), slow, Shutdown(5))
     )
+    await eventually(lambda: len(messages(caplog, "lease extended")) >= 2)
+    loop = asyncio.get_running_loop()
+    claimed_meanwhile = await loop.run_in_executor(None, live_service.claim, tenant[1])
+    done.set()
 
-    assert status == 0
-    assert calls == [event_id]  # --once does not try it twice
-    assert "reason=lease_timeout" in outcomes(caplog, "failed")[0]
-    [again] = live_service.claim(tenant[1])
-    assert again["id"] == event_id
+    assert await worker == 0
+    assert claimed_meanwhile == []  # two leases later, still ours
+    assert calls == [event_id]
+    [delivered] = live_service.events(tenant[1], "delivered")
+    assert delivered["attempts"] == 1
+    [acked] = outcomes(caplog, "acked")
+    assert "extensions=" in acked
 
 
 async def test_refused_key_stops_only_that_tenant(
@@ -324,3 +345,59 @@ async def test_heartbeat_file_is_touched_while_the_worker_runs(
     shutdown.trigger()
     assert await worker == 0
     assert beat.stat().st_mtime_ns >= first
+
+
+async def test_a_handler_raising_cancelled_error_itself_fails_like_any_other(
+    live_service: LiveService, caplog: pytest.LogCaptureFixture
+) -> None:
+    tenant = live_service.new_tenant("cancels")
+    odd, *rest = live_service.create_events(tenant[1], 3)
+    seen: list[str] = []
+
+    async def handle(event: dict[str, Any]) -> None:
+        seen.append(event["id"])
+        if event["id"] == odd:
+            raise asyncio.CancelledError  # not the worker's doing: the handler's own
+
+    caplog.set_level(logging.INFO, logger="worker")
+    status = await run(
+        settings(live_service, tenant, once=True, max_attempts=1), handle, Shutdown(5)
+    )
+
+    assert status == 1
+    assert sorted(seen) == sorted([odd, *rest])
+    [failed] = outcomes(caplog, "failed")
+    assert "error=CancelledError" in failed
+    [dead] = live_service.events(tenant[1], "dead")
+    assert (dead["id"], dead["last_error"]) == (odd, "CancelledError")
+
+
+async def test_a_failure_after_the_lease_was_lost_is_not_handed_back(
+    live_service: LiveService, caplog: pytest.LogCaptureFixture
+) -> None:
+    tenant = live_service.new_tenant("gone")
+    [event_id] = live_service.create_events(tenant[1], 1)
+    go_on = asyncio.Event()
+
+    async def handle(event: dict[str, Any]) -> None:
+        await go_on.wait()
+        raise RuntimeError("too late")
+
+    caplog.set_level(logging.INFO, logger="worker")
+    worker = asyncio.create_task(
+        run(settings(live_service, tenant, once=True, lease_seconds=1), handle, Shutdown(5))
+    )
+    await eventually(lambda: bool(live_service.events(tenant[1], "undelivered")[0]["attempts"]))
+    with live_service.client(tenant[1]) as client:  # deleted while its handler runs
+        assert client.delete(f"/v1/events/{event_id}").status_code == 204
+    await eventually(lambda: bool(messages(caplog, "lease lost")))
+    go_on.set()
+
+    assert await worker == 1
+    [lost] = messages(caplog, "lease lost")
+    assert "reason=not_found" in lost
+    [failed] = outcomes(caplog, "failed")
+    assert "retry_in" not in failed
+    [gone] = outcomes(caplog, "lost")
+    assert "reason=not_found" in gone
+    assert outcomes(caplog, "released") == []
