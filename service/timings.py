@@ -43,8 +43,17 @@ class Timings:
 
     def family(self, name: str, help: str, labels: Sequence[str]) -> HistogramMetricFamily:
         family = HistogramMetricFamily(name, help, labels=labels)
-        bounds = [str(float(bound)) for bound in self.buckets] + ["+Inf"]  # "1.0", as theirs
-        for key, counts in self.snapshot(len(labels)).items():
-            cumulative = itertools.accumulate(counts[:-1])
-            family.add_metric(key, list(zip(bounds, cumulative, strict=True)), counts[-1])
+        self.add_to(family, len(labels))
         return family
+
+    def add_to(
+        self, family: HistogramMetricFamily, width: int, prefix: tuple[str, ...] = ()
+    ) -> None:
+        """Add the series, summed over all but their first `width` labels, each with `prefix`
+        before its label values."""
+        bounds = [str(float(bound)) for bound in self.buckets] + ["+Inf"]  # "1.0", as theirs
+        for key, counts in self.snapshot(width).items():
+            cumulative = itertools.accumulate(counts[:-1])
+            family.add_metric(
+                (*prefix, *key), list(zip(bounds, cumulative, strict=True)), counts[-1]
+            )

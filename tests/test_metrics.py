@@ -11,33 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from service.metrics import Metrics
-from tests.conftest import TRIGGER_API, Server, free_port
+from tests.conftest import TRIGGER_API, Scrape, Server, free_port
 
 UNKNOWN_KEY = "tk_" + "A" * 43  # shaped like a key, belongs to no one
-
-
-class Scrape:
-    """One scrape's samples, looked up by name and labels; a series not there counts 0."""
-
-    def __init__(self, url: str) -> None:
-        text = httpx.get(url, timeout=10).text
-        self.samples = {
-            (sample.name, frozenset(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-        }
-
-    def __call__(self, name: str, **labels: str) -> float:
-        return self.samples.get((name, frozenset(labels.items())), 0.0)
-
-    def names(self) -> set[str]:
-        return {name for name, _labels in self.samples}
-
-    def labelled(self, name: str) -> dict[frozenset[tuple[str, str]], float]:
-        return {labels: value for (found, labels), value in self.samples.items() if found == name}
 
 
 def test_request_latencies_are_cumulative_buckets_summed_over_statuses() -> None:
