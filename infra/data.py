@@ -14,10 +14,12 @@ from service.store import schema
 # `trigger-api tables create`, run by an operator, not by the service.
 ITEM_ACTIONS = [
     "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
     "dynamodb:Query",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
     "dynamodb:ConditionCheckItem",
 ]
 
@@ -41,9 +43,9 @@ class Data(Construct):
         )
 
     def grant_service_access(self, grantee: iam.IGrantable) -> None:
-        """What the API's store needs: item reads and writes on both tables, queries on the
-        status index. Written out rather than `grant_read_write_data`, which adds `Scan`, batch
-        operations and every index (`index/*`)."""
+        """What the API's store needs: item reads and writes on both tables (batches too),
+        queries on exactly the indexes it has. Written out rather than `grant_read_write_data`,
+        which adds `Scan` and every index (`index/*`)."""
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=ITEM_ACTIONS,
@@ -86,10 +88,18 @@ def _table(
         table.add_global_secondary_index(
             index_name=index.name,
             partition_key=_string(index.partition_key),
-            sort_key=_string(index.sort_key),
-            projection_type=dynamodb.ProjectionType.ALL,
+            sort_key=dynamodb.Attribute(name=index.sort_key, type=_TYPES[index.sort_key_type]),
+            projection_type=(
+                dynamodb.ProjectionType.INCLUDE
+                if index.projection
+                else dynamodb.ProjectionType.KEYS_ONLY
+            ),
+            non_key_attributes=list(index.projection) or None,
         )
     return table
+
+
+_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
 
 
 def _string(name: str) -> dynamodb.Attribute:

@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from service.auth import Authenticator
+from service.clock import now_ms
 from service.context import Context
 from service.metrics import Metrics
 from service.notifier import Notifier
@@ -45,9 +46,16 @@ def create_app(settings: Settings | None = None) -> App:
         async with open_store(settings) as opened:
             store = ObservedStore(opened, metrics)
             auth = Authenticator(store, ttl=settings.api_key_cache_seconds)
-            notifier = Notifier()
+
+            async def count_claimable(tenant: str, up_to: int) -> int:
+                return await store.count_claimable(tenant, up_to=up_to, now=now_ms())
+
+            notifier = Notifier(count_claimable)
             metrics.watch(auth, notifier)
-            yield {"ctx": Context(settings, store, auth, notifier, document)}
+            try:
+                yield {"ctx": Context(settings, store, auth, notifier, document)}
+            finally:
+                await notifier.close()
 
     return App(
         metrics,

@@ -92,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     tables_create = tables.add_parser(
         "create", parents=[store_options], help="create the tables if missing"
     )
-    tables_create.set_defaults(command=_runs(create_tables))
+    tables_create.set_defaults(command=create_tables)
     return parser
 
 
@@ -211,10 +211,17 @@ async def keys_list(store: Store, settings: Settings, args: argparse.Namespace) 
         print(f"{key_id(key.key_hash)}  {key.tenant:<20} {state:<8} {created:%Y-%m-%dT%H:%M:%SZ}")
 
 
-async def create_tables(store: Store, settings: Settings, args: argparse.Namespace) -> None:
-    from service.store.dynamodb import DynamoStore
-
-    if not isinstance(store, DynamoStore):
+def create_tables(settings: Settings, args: argparse.Namespace) -> None:
+    if settings.store != "dynamodb":
         raise CommandError("tables create needs the DynamoDB store (--store dynamodb)")
-    await store.create_tables()
+    from service.store import tables
+
+    asyncio.run(
+        tables.create_tables(
+            settings.events_table,
+            settings.keys_table,
+            endpoint_url=settings.dynamodb_endpoint,
+            region=settings.region,
+        )
+    )
     print(f"tables ready: {settings.events_table}, {settings.keys_table}", file=sys.stderr)

@@ -44,8 +44,7 @@ async def redrive_many(request: Request) -> Response:
     known = [i for i in ids if is_event_id(i)]
     outcomes = await ctx.store.redrive_events(tenant, known, now=now_ms()) if known else {}
     redriven = [i for i in ids if outcomes.get(i) == "redriven"]
-    if redriven:
-        ctx.notifier.notify(tenant)
+    ctx.notifier.notify(tenant, len(redriven))
     # A delivered event cannot be redriven: like an unknown one, it is reported as not found.
     not_found = [i for i in ids if outcomes.get(i) != "redriven"]
     return json_response(request, RedriveResult(redriven=redriven, not_found=not_found))

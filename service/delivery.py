@@ -27,7 +27,6 @@ from service.models import (
 from service.problems import ApiError, not_found
 from service.store.base import Claim, Refusal
 
-RECHECK_SECONDS = 1.0  # how often a long poll looks at the store for other tasks' events
 MAX_SMALL_BODY = 64 * 1024
 MAX_ERROR_LENGTH = 2048  # characters of a release's `error` kept as `last_error`
 
@@ -43,22 +42,27 @@ async def claim(request: Request) -> Response:
     body = await read_body(request, MAX_SMALL_BODY)
     params = decode(_claim_decoder, body) if body.strip() else ClaimRequest()
     max_attempts = params.max_attempts or ctx.settings.max_attempts
-    deadline = time.monotonic() + params.wait_seconds
-    while True:
+
+    async def lease() -> Claim:
         now = now_ms()
-        found: Claim = await ctx.store.claim_events(
+        return await ctx.store.claim_events(
             tenant,
             limit=params.limit,
             lease_until=now + params.lease_seconds * 1000,
             max_attempts=max_attempts,
             now=now,
         )
+
+    found = await lease()
+    deadline = time.monotonic() + params.wait_seconds
+    # A long poll: wait to be woken (`notifier.py`) and claim again, until the wait is over.
+    while not found.leased:
         remaining = deadline - time.monotonic()
-        if found.leased or remaining <= 0:
+        if remaining <= 0 or not await ctx.notifier.wait(tenant, remaining):
             break
-        await ctx.notifier.wait(tenant, min(remaining, RECHECK_SECONDS))
         if await request.is_disconnected():
             break  # leasing events to a client that has gone would only delay them
+        found = await lease()
     return json_response(request, ClaimedEvents([ClaimedEvent.leased(e) for e in found.leased]))
 
 

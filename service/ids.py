@@ -58,3 +58,27 @@ def new_event_id(now_ms: int) -> str:
 
 def is_event_id(text: str) -> bool:
     return EVENT_ID.fullmatch(text) is not None
+
+
+_VALUES = {character: value for value, character in enumerate(CROCKFORD)}
+
+
+def id_time(event_id: str) -> int:
+    """The millisecond an event id was made in (its first ten characters)."""
+    value = 0
+    for character in event_id[4:14]:
+        value = value << 5 | _VALUES[character]
+    return value
+
+
+def id_random(event_id: str) -> int:
+    """An event id's 80 random bits (its last sixteen characters)."""
+    value = 0
+    for character in event_id[14:]:
+        value = value << 5 | _VALUES[character]
+    return value
+
+
+def first_id_at(ms: int) -> str:
+    """The smallest event id made in millisecond `ms`: ids below it were made before."""
+    return "evt_" + encode(max(ms, 0), 10) + "0" * 16

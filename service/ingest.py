@@ -135,7 +135,7 @@ async def _insert(
     """Store the events, or return the record a request with the same key left already."""
     held = await ctx.store.insert_events(tenant, events, idempotency=record, now=now)
     if held is None:
-        ctx.notifier.notify(tenant)
+        ctx.notifier.notify(tenant, len(events))
         return None
     assert record is not None
     if held.body_hash != record.body_hash:

@@ -159,6 +159,18 @@ class RedriveResult(Struct):
     not_found: list[str]
 
 
+class Stats(Struct):
+    """A tenant's backlog: counts true at `as_of` (at most 60 s ago); the oldest is exact."""
+
+    undelivered: Annotated[int, Meta(description="Undelivered events, leased or held back too.")]
+    in_flight: Annotated[int, Meta(description="Undelivered events under an unexpired lease.")]
+    dead: int
+    oldest_undelivered_at: Annotated[
+        Millis | None, Meta(description="The oldest undelivered event's created_at.")
+    ]
+    as_of: Millis
+
+
 class StatusBody(Struct):
     status: str
 

@@ -1,37 +1,80 @@
-"""Wakes long-polling claims when this process stores or releases an event for their tenant.
+"""Long-polling claims wait here until an event they could claim may be there.
 
-Other service tasks cannot reach these waiters, so a waiting claim also re-checks the store on
-its own every `RECHECK_SECONDS`. Waiting holds no store connection and no lock.
+A claim that found nothing waits (holding no store connection). It is woken when this process
+stores, releases or redrives events for its tenant (`notify`: one waiter per event), or when the
+tenant's watcher finds claimable events in the store: events other service tasks stored, or
+whose lease or delay ran out. One watcher per tenant with waiters checks the store every
+`RECHECK_SECONDS` and wakes as many waiters as it found events, so an idle tenant costs one
+small read a second per task however many claims wait, and an event does not wake a crowd.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+import contextlib
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable
+
+RECHECK_SECONDS = 1.0
+MAX_WAKE = 100  # the most claimable events a watcher counts in one look
+
+# (tenant, up to) -> how many events the tenant could have claimed now, at most `up to`
+Count = Callable[[str, int], Awaitable[int]]
 
 
 class Notifier:
-    def __init__(self) -> None:
-        self._waiters: defaultdict[str, set[asyncio.Future[None]]] = defaultdict(set)
-        self.waiting = 0  # claims in `wait` now; read by the metrics (from another thread)
+    def __init__(self, count_claimable: Count, recheck_seconds: float = RECHECK_SECONDS) -> None:
+        self._count = count_claimable
+        self._recheck = recheck_seconds
+        self._waiters: dict[str, deque[asyncio.Future[None]]] = {}
+        self._watchers: dict[str, asyncio.Task[None]] = {}
+        self.waiting = 0  # claims waiting now, for the metrics
+        self.looks: Counter[str] = Counter()  # store checks made, by tenant
 
-    def notify(self, tenant: str) -> None:
-        for waiter in self._waiters.pop(tenant, ()):
+    def notify(self, tenant: str, events: int = 1) -> None:
+        """`events` events became claimable for `tenant`: wake that many waiters."""
+        waiters = self._waiters.get(tenant)
+        while waiters and events > 0:
+            waiter = waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
+                events -= 1
 
-    async def wait(self, tenant: str, within: float) -> None:
-        """Return when `notify(tenant)` is called or `within` seconds pass, whichever is first."""
-        waiter = asyncio.get_running_loop().create_future()
-        waiters = self._waiters[tenant]
-        waiters.add(waiter)
+    async def wait(self, tenant: str, within: float) -> bool:
+        """Wait until woken (True) or `within` seconds pass (False)."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters = self._waiters.setdefault(tenant, deque())
+        waiters.append(waiter)
+        if tenant not in self._watchers:
+            self._watchers[tenant] = asyncio.create_task(self._watch(tenant))
         self.waiting += 1
         try:
-            await asyncio.wait_for(waiter, within)
+            async with asyncio.timeout(within):
+                await waiter
+            return True
         except TimeoutError:
-            pass
+            return False
         finally:
             self.waiting -= 1
-            waiters.discard(waiter)
-            if not waiters and self._waiters.get(tenant) is waiters:
-                del self._waiters[tenant]
+            with contextlib.suppress(ValueError):
+                waiters.remove(waiter)
+
+    async def _watch(self, tenant: str) -> None:
+        try:
+            while self._waiters.get(tenant):
+                await asyncio.sleep(self._recheck)
+                waiting = len(self._waiters.get(tenant, ()))
+                if not waiting:
+                    break
+                self.looks[tenant] += 1
+                with contextlib.suppress(Exception):  # a failed look is only a missed wake-up
+                    self.notify(tenant, await self._count(tenant, min(waiting, MAX_WAKE)))
+        finally:
+            del self._watchers[tenant]
+            if not self._waiters.get(tenant):
+                self._waiters.pop(tenant, None)
+
+    async def close(self) -> None:
+        for watcher in list(self._watchers.values()):
+            watcher.cancel()
+        await asyncio.gather(*self._watchers.values(), return_exceptions=True)

@@ -25,6 +25,7 @@ SCHEMAS: tuple[Any, ...] = (
     models.LeaseEnd,
     models.RedriveRequest,
     models.RedriveResult,
+    models.Stats,
     models.StatusBody,
     models.Problem,
 )
@@ -212,6 +213,7 @@ def openapi_document() -> bytes:
                 parameters=[EVENT_ID],
             )
         },
+        "/v1/stats": {"get": _operation("stats", "The tenant's backlog", 200, models.Stats)},
         "/v1/events/redrive": {
             "post": _operation(
                 "redriveMany",

@@ -13,7 +13,7 @@ from service.bodies import empty_response, json_response, raw_json_response
 from service.clock import now_ms
 from service.context import Context
 from service.ids import is_event_id
-from service.models import Event, EventPage, StatusBody
+from service.models import Event, EventPage, Stats, StatusBody
 from service.problems import not_found, validation_error
 
 DEFAULT_LIMIT = 50
@@ -73,6 +73,22 @@ def _limit(text: str | None) -> int:
     return min(limit, MAX_LIMIT)
 
 
+async def stats(request: Request) -> Response:
+    ctx: Context = request.state.ctx
+    tenant = await ctx.auth.tenant_of(request)
+    backlog = await ctx.store.backlog(tenant, now=now_ms())
+    return json_response(
+        request,
+        Stats(
+            undelivered=backlog.undelivered,
+            in_flight=backlog.in_flight,
+            dead=backlog.dead,
+            oldest_undelivered_at=backlog.oldest_undelivered_at,
+            as_of=backlog.as_of,
+        ),
+    )
+
+
 async def get_event(request: Request) -> Response:
     ctx: Context = request.state.ctx
     tenant = await ctx.auth.tenant_of(request)
@@ -118,6 +134,7 @@ ROUTES = [
     _route("/v1/events/redrive", POST=dead_letters.redrive_many),
     _route("/v1/events/{event_id}/redrive", POST=dead_letters.redrive_one),
     _route("/v1/events/{event_id}", GET=get_event, DELETE=delete_event),
+    _route("/v1/stats", GET=stats),
     _route("/health", GET=health),
     _route("/ready", GET=ready),
     _route("/openapi.json", GET=openapi),

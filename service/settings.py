@@ -15,12 +15,21 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from service.store.schema import DEFAULT_EVENTS_TABLE, DEFAULT_KEYS_TABLE
+from service.store.shards import MAX_SHARDS
 from service.typed_settings import HttpUrl, Text, convert, declared, read, setting
 
 StoreKind = Literal["sqlite", "dynamodb"]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Days = Annotated[float, msgspec.Meta(gt=0, description="a positive number of days")]
 Attempts = Annotated[int, msgspec.Meta(ge=1, le=1000)]
+Shards = Annotated[int, msgspec.Meta(ge=1, le=MAX_SHARDS)]
+TenantShards = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^\s*([a-z0-9][a-z0-9_-]{0,62}=\d+\s*(,\s*|$))*$",
+        description="tenant=count pairs separated by commas (acme=16,globex=8)",
+    ),
+]
 
 
 class SettingsError(ValueError):
@@ -58,6 +67,16 @@ class Settings:
         env="TRIGGER_MAX_ATTEMPTS",
         help="claims an event may have before a claim makes it dead, when a claim names none",
     )
+    shards: Shards = setting(
+        1,
+        env="TRIGGER_SHARDS",
+        help="DynamoDB partition keys a tenant's events spread over (raise it, never lower it)",
+    )
+    tenant_shards: TenantShards = setting(
+        "",
+        env="TRIGGER_TENANT_SHARDS",
+        help="per-tenant shard counts over TRIGGER_SHARDS, e.g. acme=16,globex=8",
+    )
     dynamodb_endpoint: HttpUrl | None = setting(
         None, env="AWS_ENDPOINT_URL_DYNAMODB", help="DynamoDB Local or a test server"
     )
@@ -71,6 +90,17 @@ class Settings:
                 f"TRIGGER_METRICS_PORT must not be the service's port ({self.port}):"
                 " metrics are never served on the public port"
             )
+
+    @property
+    def shards_by_tenant(self) -> dict[str, int]:
+        pairs = (pair.split("=") for pair in self.tenant_shards.replace(" ", "").split(",") if pair)
+        counts = {tenant: int(count) for tenant, count in pairs}
+        for tenant, count in counts.items():
+            if not 1 <= count <= MAX_SHARDS:
+                raise SettingsError(
+                    f"TRIGGER_TENANT_SHARDS: {tenant}'s count must be 1-{MAX_SHARDS}, not {count}"
+                )
+        return counts
 
     @property
     def delivered_retention_ms(self) -> int:

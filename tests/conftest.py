@@ -10,7 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from service.context import Context  # noqa: E402
 from service.settings import Settings  # noqa: E402
 from service.store import open_store  # noqa: E402
 from service.store.base import Store  # noqa: E402
-from service.store.dynamodb import DynamoStore  # noqa: E402
+from service.store.tables import create_tables  # noqa: E402
 
 STORE_KINDS = ["sqlite", "dynamodb"]
 TRIGGER_API = str(Path(sys.executable).parent / "trigger-api")
@@ -60,12 +60,16 @@ def wait_for_http(url: str, timeout: float = 20.0) -> None:
             time.sleep(0.05)
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """moto's DynamoDB server in its own process, on a free loopback port."""
+MOTO_SERVER = Path(__file__).with_name("moto_server.py")
+
+
+@contextmanager
+def moto_server(*options: str) -> Iterator[str]:
+    """tests/moto_server.py in its own process on a free loopback port, started with `options`
+    (e.g. `"--meter"`, or `"--partition-wcu", "50"`); yields its endpoint."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("moto_server.py")), str(port)],
+        [sys.executable, str(MOTO_SERVER), str(port), *options],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -76,6 +80,13 @@ def moto_endpoint() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's DynamoDB server in its own process, on a free loopback port."""
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 def unique_tables() -> tuple[str, str]:
@@ -90,10 +101,7 @@ def unique_tenant(prefix: str) -> str:
 async def create_dynamo_tables(endpoint: str) -> tuple[str, str]:
     """A fresh pair of tables (events, keys) on the moto server."""
     events_table, keys_table = unique_tables()
-    setup = DynamoStore(events_table=events_table, keys_table=keys_table, endpoint_url=endpoint)
-    await setup.start()
-    await setup.create_tables()
-    await setup.close()
+    await create_tables(events_table, keys_table, endpoint_url=endpoint, region="us-east-1")
     return events_table, keys_table
 
 

@@ -20,6 +20,10 @@ def open_store(settings: Settings) -> Store:
             keys_table=settings.keys_table,
             endpoint_url=settings.dynamodb_endpoint,
             region=settings.region,
+            shards=settings.shards,
+            tenant_shards=settings.shards_by_tenant,
+            undelivered_retention_ms=settings.undelivered_retention_ms,
+            delivered_retention_ms=settings.delivered_retention_ms,
         )
     from service.store.sqlite import SqliteStore
 

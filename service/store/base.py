@@ -64,6 +64,18 @@ class Claim:
     dead: list[str]
 
 
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """A tenant's backlog (`GET /v1/stats`): the counts were true at `as_of`; the oldest
+    undelivered event's `created_at` is exact."""
+
+    undelivered: int
+    in_flight: int
+    dead: int
+    oldest_undelivered_at: int | None
+    as_of: int
+
+
 def new_lease_token() -> str:
     """An opaque name for one lease: 128 random bits, never shown outside a claim's answer."""
     return secrets.token_urlsafe(16)
@@ -157,6 +169,10 @@ class Store(abc.ABC):
         claimed `max_attempts` times is made dead instead of leased."""
 
     @abc.abstractmethod
+    async def count_claimable(self, tenant: str, *, up_to: int, now: int) -> int:
+        """How many events a claim could lease now, counting no further than `up_to`."""
+
+    @abc.abstractmethod
     async def release_event(
         self,
         tenant: str,
@@ -182,6 +198,10 @@ class Store(abc.ABC):
     ) -> dict[str, RedriveOutcome]:
         """Make dead events claimable again with 0 attempts; undelivered ones are left as they
         are (and count as redriven)."""
+
+    @abc.abstractmethod
+    async def backlog(self, tenant: str, *, now: int) -> Backlog:
+        """The tenant's backlog, at O(1) cost whatever its size."""
 
     # -- API keys -----------------------------------------------------------------------------
 

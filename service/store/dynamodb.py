@@ -1,31 +1,33 @@
-"""The DynamoDB adapter: the low-level aiobotocore client and hand-built attribute values.
+"""The DynamoDB adapter: events over sharded partition keys, two sparse indexes, coalesced creates.
 
-Item layout is in `schema`. Every event also carries `exp` (expiry, ms) because DynamoDB TTL
-deletes late: reads filter on `exp`, and every state change is conditional on it, so an expired
-item behaves as absent everywhere. `lease` is the lease's end in ms (0 = none).
+The items are in `items.py`, the shards in `shards.py`. Every state change is one conditional
+write on the event item; a claim reads only events it can claim now (`claim-index`, by when
+they become claimable), and a status listing reads only that status (`status-index`, by id).
+Both go over the tenant's shards: listings merge them in id order, claims take turns among
+them. Every event also carries `ex` (expiry, ms) because DynamoDB TTL deletes late: reads skip
+an item past it, and every state change is conditional on it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
-import functools
+import contextlib
+import dataclasses
 import hashlib
+import heapq
 import random
-import re
-import secrets
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
-from contextlib import AsyncExitStack, aclosing, suppress
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Any, cast
 
 import aioboto3
-from aiobotocore.config import AioConfig
-from botocore.exceptions import ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
-from service.store import schema
+from service.ids import first_id_at
+from service.store import items as codec
 from service.store.base import (
     ApiKey,
+    Backlog,
     Claim,
     DuplicateEventId,
     Event,
@@ -40,165 +42,82 @@ from service.store.base import (
     StoreUnavailable,
     new_lease_token,
 )
+from service.store.coalescer import Coalescer
+from service.store.counters import Counters
+from service.store.dynamo_client import (
+    Item,
+    Names,
+    Op,
+    client_config,
+    query_all,
+    run_all,
+    unavailable_on_failure,
+)
+from service.store.items import CLAIM_KEY, PK, SK, STATUS_KEY, TTL, number, text
+from service.store.keys_table import KeysTable
+from service.store.schema import CLAIM_INDEX, STATUS_INDEX
+from service.store.shards import DEFAULT, LEAD_MS, REFRESH_SECONDS, ShardPlan
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator
-
     from types_aiobotocore_dynamodb import DynamoDBClient
     from types_aiobotocore_dynamodb.literals import ReturnValueType
-    from types_aiobotocore_dynamodb.type_defs import (
-        CreateTableInputTypeDef,
-        QueryInputTypeDef,
-        TransactWriteItemTypeDef,
-    )
+    from types_aiobotocore_dynamodb.type_defs import QueryInputTypeDef, TransactWriteItemTypeDef
 
-Item = Mapping[str, Any]
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-def _client_config() -> AioConfig:
-    """A fresh config for each client: botocore rewrites the `retries` dict it is given, so a
-    shared one would fix the first client's attempts for every later client."""
-    return AioConfig(
-        # Standard retries; the number of attempts is the standard AWS setting
-        # (`AWS_MAX_ATTEMPTS`, or `max_attempts` in the AWS config file), 3 when unset.
-        retries={"mode": "standard"},
-        connect_timeout=1.0,
-        read_timeout=3.0,
-        max_pool_connections=64,
-        # DynamoDB validates every request itself; botocore's client-side pass costs CPU per call.
-        parameter_validation=False,
-        # A fixed User-Agent: botocore otherwise rebuilds it twice per call (~0.2 ms of CPU).
-        user_agent="trigger-api",
-    )
-
-
-# Key attributes come from the schema; the rest are this adapter's own.
-_PK = schema.EVENTS.partition_key
-_SK = schema.EVENTS.sort_key
-_STATUS_INDEX = next(i for i in schema.EVENTS.indexes if i.name == schema.STATUS_INDEX)
-_GPK = _STATUS_INDEX.partition_key
-_GSK = _STATUS_INDEX.sort_key
-_TTL = schema.TTL_ATTRIBUTE
-_KPK = schema.API_KEYS.partition_key
-_KSK = schema.API_KEYS.sort_key
-
-_ATTRIBUTES = {
-    "#pk": _PK,
-    "#sk": _SK,
-    "#gpk": _GPK,
-    "#gsk": _GSK,
-    "#ttl": _TTL,
-    "#kpk": _KPK,
-    "#exp": "exp",
-    "#st": "status",
-    "#ls": "lease",
-    "#at": "attempts",
-    "#dl": "delivered_at",
-    "#ac": "active",
-    "#tok": "lease_token",
-    "#av": "available_at",
-    "#err": "last_error",
-}
-
-
-@functools.cache
-def _names(*expressions: str) -> dict[str, str]:
-    """ExpressionAttributeNames for exactly the placeholders used (DynamoDB rejects extras)."""
-    used = {name for expression in expressions for name in re.findall(r"#\w+", expression)}
-    return {name: _ATTRIBUTES[name] for name in sorted(used)}
-
-
-class _Op:
-    """A precomputed expression set for one kind of request."""
-
-    def __init__(self, *, condition: str, update: str = "") -> None:
-        self.condition = condition
-        self.update = update
-        self.names = _names(condition, update)
-
-
-_CREATE = _Op(condition="attribute_not_exists(#pk)")
-_CREATE_SECRET = _Op(condition="attribute_not_exists(#kpk)")
-_CREATE_RECORD = _Op(condition="attribute_not_exists(#pk) OR #exp <= :now")
-_LIVE = "attribute_exists(#pk) AND #exp > :now"
-_DELETE = _Op(condition=_LIVE)
-_ACK = _Op(
+DAY = 86_400_000
+_NAMES = Names({"#pk": PK, "#sk": SK, "#ck": CLAIM_KEY, "#sp": STATUS_KEY, "#ttl": TTL})
+_LIVE = "attribute_exists(#pk) AND #ex > :now"
+_CREATE = Op(_NAMES, condition="attribute_not_exists(#pk)")
+_CREATE_RECORD = Op(_NAMES, condition="attribute_not_exists(#pk) OR #ex <= :now")
+_ACK = Op(
+    _NAMES,
     condition=f"{_LIVE} AND #st <> :delivered",
-    update="SET #st = :delivered, #gpk = :gpk, #dl = :now, #exp = :exp, #ttl = :ttl,"
-    " #ls = :zero, #av = :zero REMOVE #tok",
+    update="SET #st = :delivered, #sp = :sp, #dl = :now, #ex = :exp, #ttl = :ttl, #ls = :zero,"
+    " #av = :zero REMOVE #tk, #ck",
 )
-_CLAIMABLE = "#st = :undelivered AND #ls <= :now AND #av <= :now"
-_LEASE = _Op(
-    condition=f"{_LIVE} AND {_CLAIMABLE} AND #at < :max",
-    update="SET #ls = :until, #at = #at + :one, #tok = :tok, #av = :zero",
+_CLAIMABLE = f"{_LIVE} AND #st = :undelivered AND #ck <= :now"
+_LEASE = Op(
+    _NAMES,
+    condition=f"{_CLAIMABLE} AND #at < :max",
+    update="SET #ls = :until, #ck = :until, #tk = :tok, #at = #at + :one, #av = :zero",
 )
-_KILL = _Op(
-    condition=f"{_LIVE} AND {_CLAIMABLE} AND #at >= :max",
-    update="SET #st = :dead, #gpk = :gpk REMOVE #tok",
+_KILL = Op(
+    _NAMES,
+    condition=f"{_CLAIMABLE} AND #at >= :max",
+    update="SET #st = :dead, #sp = :sp REMOVE #tk, #ck",
 )
-_HOLDER = f"{_LIVE} AND #st = :undelivered AND #tok = :tok"  # the lease named by :tok is current
-_RELEASE = _Op(condition=_HOLDER, update="SET #ls = :zero, #av = :av REMOVE #tok")
-_RELEASE_WITH_ERROR = _Op(
-    condition=_HOLDER, update="SET #ls = :zero, #av = :av, #err = :err REMOVE #tok"
+_HOLDER = f"{_LIVE} AND #st = :undelivered AND #tk = :tok"  # the lease :tok names is current
+# Released at once, an event goes back in line where it was made; held back, from when it may go.
+_RELEASE = Op(
+    _NAMES, condition=_HOLDER, update="SET #ls = :zero, #av = :zero, #ck = #ca REMOVE #tk"
 )
-_EXTEND = _Op(condition=_HOLDER, update="SET #ls = :until")
-_REDRIVE = _Op(
+_RELEASE_WITH_ERROR = Op(
+    _NAMES,
+    condition=_HOLDER,
+    update="SET #ls = :zero, #av = :zero, #ck = #ca, #er = :err REMOVE #tk",
+)
+_HOLD_BACK = Op(
+    _NAMES, condition=_HOLDER, update="SET #ls = :zero, #av = :av, #ck = :av REMOVE #tk"
+)
+_HOLD_BACK_WITH_ERROR = Op(
+    _NAMES, condition=_HOLDER, update="SET #ls = :zero, #av = :av, #ck = :av, #er = :err REMOVE #tk"
+)
+_EXTEND = Op(_NAMES, condition=_HOLDER, update="SET #ls = :until, #ck = :until")
+_REDRIVE = Op(
+    _NAMES,
     condition=f"{_LIVE} AND #st = :dead",
-    update="SET #st = :undelivered, #gpk = :gpk, #at = :zero, #ls = :zero, #av = :zero",
+    update="SET #st = :undelivered, #sp = :sp, #at = :zero, #ls = :zero, #av = :zero, #ck = #ca",
 )
-_REVOKE = _Op(condition="attribute_exists(#kpk)", update="SET #ac = :false")
-_UNEXPIRED = "#exp > :now"
-
-_UNDELIVERED: dict[str, str] = {"S": "undelivered"}
-_DELIVERED: dict[str, str] = {"S": "delivered"}
-_DEAD: dict[str, str] = {"S": "dead"}
-_ZERO: dict[str, str] = {"N": "0"}
-_STATUSES: dict[str, Status] = {
-    "undelivered": "undelivered",
-    "delivered": "delivered",
-    "dead": "dead",
-}
-
-_UNAVAILABLE_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "ResourceNotFoundException",
-        "TransactionInProgressException",
-        "TransactionConflictException",
-        "TransactionCanceledException",  # when not handled where it is raised: a conflict
-    }
+# A deleted event becomes a tombstone for a day (`items.py` says why).
+_DELETE = Op(
+    _NAMES,
+    condition=_LIVE,
+    update="SET #st = :gone, #ex = :now, #ttl = :ttl REMOVE #sp, #ck, #tk, #pl, #at, #ls, #av,"
+    " #er, #dl",
 )
 _MAX_TRANSACTION = 100
 _TRANSACTION_ATTEMPTS = 4
-_CLAIM_SLACK = 20  # extra candidates per page, for events other workers lease meanwhile
-_SECRET_KEY = {_KPK: {"S": "SECRET#cursor"}, _KSK: {"S": "S"}}
-_PING_KEY = {_KPK: {"S": "PING#never-written"}, _KSK: {"S": "P"}}
-
-
-def _unavailable_on_failure(
-    method: Callable[P, Awaitable[T]],
-) -> Callable[P, Coroutine[Any, Any, T]]:
-    """Throttles, server faults, a missing table and transport failures become
-    `StoreUnavailable` (HTTP 503); anything else is a bug and propagates unchanged."""
-
-    @functools.wraps(method)
-    async def translated(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await method(*args, **kwargs)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in _UNAVAILABLE_CODES:
-                raise StoreUnavailable("DynamoDB is unavailable") from error
-            raise
-        except (BotocoreConnectionError, HTTPClientError) as error:
-            raise StoreUnavailable("DynamoDB could not be reached") from error
-
-    return translated
+_CLAIM_SLACK = 5  # extra candidates per query, for events another claim takes meanwhile
+_BATCH_GET = 100
 
 
 class DynamoStore(Store):
@@ -209,29 +128,56 @@ class DynamoStore(Store):
         keys_table: str,
         endpoint_url: str | None = None,
         region: str | None = None,
+        shards: int = 1,
+        tenant_shards: Mapping[str, int] | None = None,
+        undelivered_retention_ms: int = 30 * DAY,
+        delivered_retention_ms: int = 7 * DAY,
+        plan_lead_ms: int = LEAD_MS,
     ) -> None:
         self._events = events_table
-        self._keys = keys_table
+        self._keys_name = keys_table
         self._endpoint_url = endpoint_url
         self._region = region
+        self._counts = {DEFAULT: shards, **(tenant_shards or {})}
+        self._undelivered_ms = undelivered_retention_ms
+        self._delivered_ms = delivered_retention_ms
+        self._lead_ms = plan_lead_ms
         self._stack: AsyncExitStack | None = None
         self._client: DynamoDBClient | None = None
+        self._plan: ShardPlan | None = None
+        self._plan_read = 0.0  # time.monotonic() of the last read of the plan
+        self._plan_lock = asyncio.Lock()
+        self._plan_refresher: asyncio.Task[None] | None = None
         self._secret: bytes | None = None
 
     async def start(self) -> None:
         stack = AsyncExitStack()
         session = aioboto3.Session()
-        self._client = await stack.enter_async_context(
-            session.client(
-                "dynamodb",
-                endpoint_url=self._endpoint_url,
-                region_name=self._region,
-                config=_client_config(),
+        client, once = [
+            await stack.enter_async_context(
+                session.client(
+                    "dynamodb",
+                    endpoint_url=self._endpoint_url,
+                    region_name=self._region,
+                    config=client_config(retries=retries),
+                )
             )
-        )
-        self._stack = stack
+            for retries in (True, False)
+        ]
+        self._stack, self._client = stack, client
+        self.keys = KeysTable(client, self._keys_name)
+        self.coalescer = Coalescer(client, once, self._events)
+        self.counters = Counters(client, self._events)
+        self.counters.start()
+        self._plan_refresher = asyncio.create_task(self._refresh_plan_periodically())
 
     async def close(self) -> None:
+        if self._plan_refresher is not None:
+            self._plan_refresher.cancel()
+            await asyncio.gather(self._plan_refresher, return_exceptions=True)
+        if self._client is not None:
+            await self.coalescer.close()
+            await self.counters.close()
         stack, self._stack, self._client = self._stack, None, None
         if stack is not None:
             await stack.aclose()
@@ -242,39 +188,54 @@ class DynamoStore(Store):
             raise RuntimeError("DynamoStore used before start()")
         return self._client
 
-    @_unavailable_on_failure
-    async def create_tables(self) -> None:
-        """Create both tables and enable TTL, unless that is done already."""
-        for name, table in ((self._events, schema.EVENTS), (self._keys, schema.API_KEYS)):
-            request = cast("CreateTableInputTypeDef", table.create_table_request(name))
-            with suppress(self._db.exceptions.ResourceInUseException):
-                await self._db.create_table(**request)
-            waiter = self._db.get_waiter("table_exists")
-            await waiter.wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
-            if table.ttl_attribute is not None:
-                await self._enable_ttl(name, table.ttl_attribute)
-
-    async def _enable_ttl(self, table: str, attribute: str) -> None:
-        described = await self._db.describe_time_to_live(TableName=table)
-        if described["TimeToLiveDescription"].get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
-            return
-        try:
-            await self._db.update_time_to_live(
-                TableName=table,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute},
-            )
-        except ClientError as error:
-            # Another process enabled it between our describe and update.
-            if "already enabled" not in str(error):
-                raise
-
-    @_unavailable_on_failure
+    @unavailable_on_failure
     async def ping(self) -> None:
-        await self._db.get_item(TableName=self._keys, Key=_PING_KEY)
+        await self.keys.ping()
 
-    # -- events -------------------------------------------------------------------------------
+    # -- the shard plan -------------------------------------------------------------------------
 
-    @_unavailable_on_failure
+    async def _shards(self, *, creating: bool = False) -> ShardPlan:
+        """The plan: read once, then kept fresh in the background. Creating an event needs a
+        plan read within half the lead time (`shards.py` says why)."""
+        age = time.monotonic() - self._plan_read
+        if self._plan is None or (creating and age * 1000 > self._lead_ms / 2):
+            async with self._plan_lock:  # one read for every request that needs it
+                if self._plan is None or time.monotonic() - self._plan_read > age:
+                    await self._read_plan()
+        assert self._plan is not None
+        return self._plan
+
+    async def _read_plan(self) -> None:
+        for _ in range(5):
+            found = await self.keys.read_plan()
+            now = time.time_ns() // 1_000_000
+            if found is None:
+                plan = ShardPlan.first(self._counts)
+                if await self.keys.write_plan(plan, None):
+                    break
+                continue  # another task made one first
+            plan, version = found
+            raised = plan.raised(self._counts, now, lead_ms=self._lead_ms)
+            if raised is None:
+                break
+            if await self.keys.write_plan(raised, version):
+                plan = raised
+                break
+        else:
+            raise StoreUnavailable("the shard plan kept changing; try again")
+        self._plan = plan
+        self._plan_read = time.monotonic()
+
+    async def _refresh_plan_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_SECONDS)
+            # On failure creates refuse to guess once the plan is too old; reads carry on.
+            with contextlib.suppress(StoreUnavailable):
+                await unavailable_on_failure(self._read_plan)()
+
+    # -- creating -------------------------------------------------------------------------------
+
+    @unavailable_on_failure
     async def insert_events(
         self,
         tenant: str,
@@ -283,44 +244,48 @@ class DynamoStore(Store):
         idempotency: IdempotencyRecord | None,
         now: int,
     ) -> IdempotencyRecord | None:
-        if idempotency is None and len(events) == 1:
-            await self._create_event(_tenant_pk(tenant), events[0])
-            return None
         if len(events) + 1 > _MAX_TRANSACTION:
             raise ValueError(f"at most {_MAX_TRANSACTION - 1} events per insert")
-        return await self._create_atomically(tenant, events, idempotency, now)
-
-    async def _create_event(self, pk: str, event: NewEvent) -> None:
-        try:
-            await self._db.put_item(
-                TableName=self._events,
-                Item=_event_item(pk, event),
-                ConditionExpression=_CREATE.condition,
-                ExpressionAttributeNames=_CREATE.names,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        plan = await self._shards(creating=True)
+        written = [
+            codec.new_items(
+                tenant,
+                plan.shard_of(tenant, event.id),
+                event,
+                event.expires_at + self._delivered_ms,
             )
-        except self._db.exceptions.ConditionalCheckFailedException as error:
-            _require_own(_old_item(error.response), event)
+            for event in events
+        ]
+        if idempotency is None and len(events) == 1:
+            await self.coalescer.create(*written[0])
+            existing = None
+        else:
+            await self.coalescer.put_blind([p for _, p in written if p is not None])
+            existing = await self._create_atomically(
+                tenant, [item for item, _ in written], idempotency, now
+            )
+        if existing is None:
+            self.counters.count(tenant, undelivered=len(events))
+        return existing
 
     async def _create_atomically(
         self,
         tenant: str,
-        events: Sequence[NewEvent],
+        event_items: Sequence[Item],
         record: IdempotencyRecord | None,
         now: int,
     ) -> IdempotencyRecord | None:
-        pk = _tenant_pk(tenant)
         actions: list[TransactWriteItemTypeDef] = [
             {
                 "Put": {
                     "TableName": self._events,
-                    "Item": _event_item(pk, event),
+                    "Item": cast("Any", item),
                     "ConditionExpression": _CREATE.condition,
                     "ExpressionAttributeNames": _CREATE.names,
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
             }
-            for event in events
+            for item in event_items
         ]
         if record is not None:
             actions.append(
@@ -330,184 +295,352 @@ class DynamoStore(Store):
                         "Item": _record_item(tenant, record),
                         "ConditionExpression": _CREATE_RECORD.condition,
                         "ExpressionAttributeNames": _CREATE_RECORD.names,
-                        "ExpressionAttributeValues": {":now": _number(now)},
+                        "ExpressionAttributeValues": {":now": number(now)},
                         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                     }
                 }
             )
+        ids = [item[SK]["S"] for item in event_items]
         for attempt in range(_TRANSACTION_ATTEMPTS):
             try:
                 await self._db.transact_write_items(
-                    TransactItems=actions, ClientRequestToken=_request_token(events, attempt)
+                    TransactItems=actions, ClientRequestToken=_request_token(ids, attempt)
                 )
                 return None
             except self._db.exceptions.TransactionCanceledException as error:
-                reasons: list[dict[str, Any]] = cast(
+                reasons = cast(
                     "list[dict[str, Any]]", error.response.get("CancellationReasons", [])
                 )
-            outcome = _cancellation_outcome(events, record, reasons)
-            if not isinstance(outcome, _Retry):
-                return outcome
+            outcome = _cancellation_outcome(event_items, record, reasons)
+            if outcome is not _RETRY:
+                return cast("IdempotencyRecord | None", outcome)
             await asyncio.sleep(random.uniform(0, 0.02 * 2**attempt))
         raise StoreUnavailable("DynamoDB kept cancelling the write; try again")
 
-    @_unavailable_on_failure
-    async def get_event(self, tenant: str, event_id: str, *, now: int) -> Event | None:
-        response = await self._db.get_item(
-            TableName=self._events, Key=_event_key(tenant, event_id), ConsistentRead=True
-        )
-        item = response.get("Item")
-        return _event(item, now) if item is not None and _live(item, now) else None
+    # -- reading --------------------------------------------------------------------------------
 
-    @_unavailable_on_failure
+    @unavailable_on_failure
+    async def get_event(self, tenant: str, event_id: str, *, now: int) -> Event | None:
+        shard = (await self._shards()).shard_of(tenant, event_id)
+        response = await self._db.query(
+            TableName=self._events,
+            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :id)",
+            ExpressionAttributeNames=_NAMES.of("#pk", "#sk"),
+            ExpressionAttributeValues={
+                ":pk": text(codec.tenant_pk(tenant, shard)),
+                ":id": text(event_id),
+            },
+            ConsistentRead=True,
+        )
+        found = {item[SK]["S"]: item for item in response["Items"]}
+        item = found.get(event_id)
+        if item is None or not codec.live(item, now):
+            return None
+        payload = codec.inline_payload(item)
+        if payload is None:
+            payload = codec.inline_payload(found.get(event_id + codec.PAYLOAD_SUFFIX, {})) or b"{}"
+        return codec.event_of(item, now, payload)
+
+    @unavailable_on_failure
     async def list_events(
         self, tenant: str, *, status: Status | None, limit: int, after: str | None, now: int
     ) -> tuple[list[Event], bool]:
-        pk = _tenant_pk(tenant)
-        values: dict[str, dict[str, str]] = {":now": _number(now)}
-        request: QueryInputTypeDef = {
-            "TableName": self._events,
-            "FilterExpression": _UNEXPIRED,
-            "ExpressionAttributeValues": values,
-            "Limit": limit + 1,
-        }
-        skip = ""  # a base-table BETWEEN includes the cursor's own item
-        if status is None:
-            values[":pk"] = {"S": pk}
-            values[":lo"] = {"S": "E#"}
-            if after is None:
-                condition = "#pk = :pk AND begins_with(#sk, :lo)"
-            else:
-                skip = "E#" + after
-                values[":hi"] = {"S": skip}
-                condition = "#pk = :pk AND #sk BETWEEN :lo AND :hi"
-            request["ScanIndexForward"] = False
-            # The base table can read its own writes; an index (below) cannot.
-            request["ConsistentRead"] = True
-        else:
-            values[":gpk"] = {"S": f"{pk}#{status}"}
-            condition = "#gpk = :gpk"
-            if after is not None:
-                values[":after"] = {"S": after}
-                condition += " AND #gsk > :after"
-            request["IndexName"] = _STATUS_INDEX.name
-        request["KeyConditionExpression"] = condition
-        request["ExpressionAttributeNames"] = _names(condition, _UNEXPIRED)
-
+        shards = range((await self._shards()).widest(tenant))
         found: list[Event] = []
-        async with aclosing(self._query(request)) as items:
-            async for item in items:
-                if item[_SK]["S"] != skip:
-                    found.append(_event(item, now))
-                    if len(found) > limit:
-                        break
+        if status is None:
+            streams = [self._newest_first(tenant, shard, after, limit, now) for shard in shards]
+            async for event in _merge(streams, key=lambda e: e.id, reverse=True):
+                found.append(event)
+                if len(found) > limit:
+                    break
+        else:
+            floor = now - self._undelivered_ms
+            if status == "delivered":
+                floor -= self._delivered_ms
+            start = max(after or "", first_id_at(floor))
+            ids = _merge(
+                [self._ids_by_status(tenant, shard, status, start, limit) for shard in shards],
+                key=lambda key: key[1],
+            )
+            async for event in self._events_of(tenant, ids, status, limit + 1, now):
+                found.append(event)
         return found[:limit], len(found) > limit
 
-    async def _query(self, request: QueryInputTypeDef) -> AsyncGenerator[Item, None]:
-        """Every item the query matches, page after page."""
-        while True:
-            page = await self._db.query(**request)
-            for item in page["Items"]:
-                yield item
-            last = page.get("LastEvaluatedKey")
-            if last is None:
+    async def _newest_first(
+        self, tenant: str, shard: int, before: str | None, limit: int, now: int
+    ) -> AsyncIterator[Event]:
+        """The shard's events, newest first: an event item comes after its payload item."""
+        values = {":pk": text(codec.tenant_pk(tenant, shard))}
+        condition = "#pk = :pk"
+        if before is not None:
+            condition += " AND #sk < :before"
+            values[":before"] = text(before)
+        request: QueryInputTypeDef = {
+            "TableName": self._events,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": _NAMES.of(condition),
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+            "ConsistentRead": True,
+            "Limit": 2 * (limit + 1),
+        }
+        payloads: dict[str, bytes] = {}
+        async for item in query_all(self._db, request):
+            sort_key = item[SK]["S"]
+            if sort_key.endswith(codec.PAYLOAD_SUFFIX):
+                payloads[sort_key.removesuffix(codec.PAYLOAD_SUFFIX)] = (
+                    codec.inline_payload(item) or b"{}"
+                )
+                continue
+            if not codec.live(item, now):
+                continue
+            payload = codec.inline_payload(item) or payloads.pop(sort_key, b"{}")
+            yield codec.event_of(item, now, payload)
+
+    async def _ids_by_status(
+        self, tenant: str, shard: int, status: Status, after: str, limit: int
+    ) -> AsyncIterator[tuple[int, str]]:
+        request: QueryInputTypeDef = {
+            "TableName": self._events,
+            "IndexName": STATUS_INDEX,
+            "KeyConditionExpression": "#sp = :sp AND #sk > :after",
+            "ExpressionAttributeNames": _NAMES.of("#sp", "#sk"),
+            "ExpressionAttributeValues": {
+                ":sp": text(codec.status_pk(tenant, shard, status)),
+                ":after": text(after),
+            },
+            "Limit": limit + 1,
+        }
+        async for item in query_all(self._db, request):
+            yield shard, item[SK]["S"]
+
+    async def _events_of(
+        self,
+        tenant: str,
+        keys: AsyncIterator[tuple[int, str]],
+        status: Status,
+        wanted: int,
+        now: int,
+    ) -> AsyncIterator[Event]:
+        """The events the (shard, id) keys name, read from the table (an index lags it), in
+        order, skipping any whose status has changed since, until `wanted` are found."""
+        found = 0
+        chunk: list[tuple[int, str]] = []
+        async for key in keys:
+            chunk.append(key)
+            if len(chunk) < min(wanted - found, _BATCH_GET):
+                continue
+            for event in await self._read_events(tenant, chunk, now):
+                if event.status == status:
+                    found += 1
+                    yield event
+            chunk = []
+            if found >= wanted:
                 return
-            request["ExclusiveStartKey"] = last
+        for event in await self._read_events(tenant, chunk, now):
+            if event.status == status:
+                yield event
 
-    @_unavailable_on_failure
-    async def ack_events(
-        self, tenant: str, event_ids: Sequence[str], *, now: int, expires_at: int
-    ) -> set[str]:
-        values = {
-            ":now": _number(now),
-            ":delivered": _DELIVERED,
-            ":gpk": {"S": f"{_tenant_pk(tenant)}#delivered"},
-            ":exp": _number(expires_at),
-            ":ttl": _number(_seconds(expires_at)),
-            ":zero": _ZERO,
-        }
-        unique = list(dict.fromkeys(event_ids))
-        outcomes = await _all(
-            self._update_event(tenant, event_id, _ACK, values, "NONE") for event_id in unique
-        )
-        # A failed condition on an event delivered already still counts: ack is idempotent.
-        return {
-            event_id
-            for event_id, (applied, item) in zip(unique, outcomes, strict=True)
-            if applied or _delivered(item, now)
-        }
+    async def _read_events(
+        self, tenant: str, keys: Sequence[tuple[int, str]], now: int
+    ) -> list[Event]:
+        """The live events of `keys`, in their order, with their payloads."""
+        items = await self._batch_get([codec.event_key(tenant, s, i) for s, i in keys])
+        wanted = [items[k] for k in keys if k in items and codec.live(items[k], now)]
+        external = [
+            codec.payload_key(tenant, shard, event_id)
+            for shard, event_id in keys
+            if (shard, event_id) in items and "px" in items[(shard, event_id)]
+        ]
+        payloads = await self._batch_get(external) if external else {}
+        events = []
+        for item in wanted:
+            key = _shard_of_pk(item), item[SK]["S"]
+            payload = codec.inline_payload(item)
+            if payload is None:
+                stored = payloads.get((key[0], key[1] + codec.PAYLOAD_SUFFIX))
+                payload = codec.inline_payload(stored or {}) or b"{}"
+            events.append(codec.event_of(item, now, payload))
+        return events
 
-    async def _update_event(
+    async def _batch_get(self, keys: Sequence[Mapping[str, Any]]) -> dict[tuple[int, str], Item]:
+        """Items by (shard, sort key), strongly consistent, whatever DynamoDB left unprocessed
+        read again."""
+        found: dict[tuple[int, str], Item] = {}
+        for start in range(0, len(keys), _BATCH_GET):
+            pending: list[Any] = list(keys[start : start + _BATCH_GET])
+            for attempt in range(5):
+                if not pending:
+                    break
+                if attempt:
+                    await asyncio.sleep(random.uniform(0, 0.025 * 2**attempt))
+                response = await self._db.batch_get_item(
+                    RequestItems={self._events: {"Keys": pending, "ConsistentRead": True}}
+                )
+                for item in response["Responses"].get(self._events, []):
+                    found[(_shard_of_pk(item), item[SK]["S"])] = item
+                unprocessed: Any = response.get("UnprocessedKeys", {})
+                pending = unprocessed.get(self._events, {}).get("Keys", [])
+            if pending:
+                raise StoreUnavailable("DynamoDB left reads unprocessed")
+        return found
+
+    # -- acknowledging and deleting ---------------------------------------------------------------
+
+    async def _update(
         self,
         tenant: str,
         event_id: str,
-        op: _Op,
-        values: Mapping[str, Mapping[str, str]],
+        op: Op,
+        values: Mapping[str, Mapping[str, Any]],
         returns: ReturnValueType,
+        *,
+        shard: int | None = None,
     ) -> tuple[bool, Item | None]:
         """One conditional update: (True, the item as `returns` asks) when it applied, else
         (False, the item its condition failed on, or None when there is none)."""
+        if shard is None:
+            shard = (await self._shards()).shard_of(tenant, event_id)
         try:
             response = await self._db.update_item(
                 TableName=self._events,
-                Key=_event_key(tenant, event_id),
+                Key=codec.event_key(tenant, shard, event_id),
                 UpdateExpression=op.update,
                 ConditionExpression=op.condition,
                 ExpressionAttributeNames=op.names,
-                ExpressionAttributeValues=values,
+                ExpressionAttributeValues=cast("Any", values),
                 ReturnValues=returns,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except self._db.exceptions.ConditionalCheckFailedException as error:
-            return False, _old_item(error.response)
+            return False, cast("Item | None", error.response.get("Item"))
         return True, response.get("Attributes")
 
-    @_unavailable_on_failure
-    async def delete_event(self, tenant: str, event_id: str, *, now: int) -> bool:
-        try:
-            await self._db.delete_item(
-                TableName=self._events,
-                Key=_event_key(tenant, event_id),
-                ConditionExpression=_DELETE.condition,
-                ExpressionAttributeNames=_DELETE.names,
-                ExpressionAttributeValues={":now": _number(now)},
+    @unavailable_on_failure
+    async def ack_events(
+        self, tenant: str, event_ids: Sequence[str], *, now: int, expires_at: int
+    ) -> set[str]:
+        plan = await self._shards()
+        unique = list(dict.fromkeys(event_ids))
+
+        async def ack(event_id: str) -> bool:
+            shard = plan.shard_of(tenant, event_id)
+            values = {
+                ":now": number(now),
+                ":delivered": text("D"),
+                ":sp": text(codec.status_pk(tenant, shard, "delivered")),
+                ":exp": number(expires_at),
+                ":ttl": number(codec.seconds(expires_at)),
+                ":zero": number(0),
+            }
+            applied, item = await self._update(
+                tenant, event_id, _ACK, values, "UPDATED_OLD", shard=shard
             )
-        except self._db.exceptions.ConditionalCheckFailedException:
+            if applied and item is not None:
+                self._count_end(tenant, item, now)
+                return True
+            # Delivered already: ack is idempotent.
+            return (
+                item is not None and codec.live(item, now) and codec.status_of(item) == "delivered"
+            )
+
+        outcomes = await run_all(ack(event_id) for event_id in unique)
+        return {event_id for event_id, found in zip(unique, outcomes, strict=True) if found}
+
+    def _count_end(self, tenant: str, old: Item, now: int) -> None:
+        """Count an event leaving the undelivered or dead ones, ending any lease it held."""
+        status = codec.status_of(old)
+        if status == "undelivered":
+            self.counters.count(tenant, undelivered=-1)
+            self.counters.lease(tenant, _lease_end(old), -1, now)
+        elif status == "dead":
+            self.counters.count(tenant, dead=-1)
+
+    @unavailable_on_failure
+    async def delete_event(self, tenant: str, event_id: str, *, now: int) -> bool:
+        shard = (await self._shards()).shard_of(tenant, event_id)
+        values = {
+            ":now": number(now),
+            ":gone": text(codec.GONE),
+            ":ttl": number(codec.seconds(now + DAY)),
+        }
+        applied, old = await self._update(tenant, event_id, _DELETE, values, "ALL_OLD", shard=shard)
+        if not applied or old is None:
             return False
+        self._count_end(tenant, old, now)
+        if "px" in old:
+            await self._db.delete_item(
+                TableName=self._events, Key=codec.payload_key(tenant, shard, event_id)
+            )
         return True
 
-    @_unavailable_on_failure
+    # -- leased delivery ------------------------------------------------------------------------
+
+    @unavailable_on_failure
     async def claim_events(
         self, tenant: str, *, limit: int, lease_until: int, max_attempts: int, now: int
     ) -> Claim:
-        request: QueryInputTypeDef = {
-            "TableName": self._events,
-            "IndexName": _STATUS_INDEX.name,
-            "KeyConditionExpression": "#gpk = :gpk",
-            "FilterExpression": f"{_CLAIMABLE} AND {_UNEXPIRED}",
-            "ExpressionAttributeNames": _names("#gpk", _CLAIMABLE, _UNEXPIRED),
-            "ExpressionAttributeValues": {
-                ":gpk": {"S": f"{_tenant_pk(tenant)}#undelivered"},
-                ":undelivered": _UNDELIVERED,
-                ":now": _number(now),
-            },
-            "Limit": limit + _CLAIM_SLACK,
-        }
+        shards = range((await self._shards()).widest(tenant))
+        candidates = _merge(
+            [self._claimable(tenant, shard, limit, now) for shard in shards],
+            key=lambda item: (int(item[CLAIM_KEY]["N"]), item[SK]["S"]),
+        )
         claim = Claim([], [])
         batch: list[Item] = []
-        # The index lags the table, so each candidate is re-checked by its conditional update.
-        async with aclosing(self._query(request)) as candidates:
-            async for item in candidates:
-                batch.append(item)
-                if len(batch) < limit - len(claim.leased):
-                    continue
-                await self._claim_all(tenant, batch, claim, lease_until, max_attempts, now)
-                batch = []
-                if len(claim.leased) == limit:
-                    break
+        # Candidates go in rounds, each as large as what is still wanted: a claim that loses a
+        # candidate to another claim takes the next one.
+        async for candidate in candidates:
+            batch.append(candidate)
+            if len(batch) < limit - len(claim.leased):
+                continue
+            await self._claim_all(tenant, batch, claim, lease_until, max_attempts, now)
+            batch = []
+            if len(claim.leased) >= limit:
+                break
         await self._claim_all(tenant, batch, claim, lease_until, max_attempts, now)
+        await self._fill_payloads(tenant, claim.leased, now)
         claim.leased.sort(key=lambda event: event.id)
+        for _ in claim.leased:
+            self.counters.lease(tenant, lease_until, +1, now)
+        if claim.dead:
+            self.counters.count(tenant, undelivered=-len(claim.dead), dead=len(claim.dead))
         return claim
+
+    @unavailable_on_failure
+    async def count_claimable(self, tenant: str, *, up_to: int, now: int) -> int:
+        async def count(shard: int) -> int:
+            request = self._claimable_request(tenant, shard, up_to, now)
+            request["Select"] = "COUNT"
+            response = await self._db.query(**request)
+            return int(response["Count"])
+
+        shards = range((await self._shards()).widest(tenant))
+        return min(sum(await run_all(count(shard) for shard in shards)), up_to)
+
+    def _claimable_request(
+        self, tenant: str, shard: int, limit: int, now: int
+    ) -> QueryInputTypeDef:
+        # An undelivered event created before the retention window has expired: skip them all.
+        return {
+            "TableName": self._events,
+            "IndexName": CLAIM_INDEX,
+            "KeyConditionExpression": "#pk = :pk AND #ck BETWEEN :floor AND :now",
+            "ExpressionAttributeNames": _NAMES.of("#pk", "#ck"),
+            "ExpressionAttributeValues": {
+                ":pk": text(codec.tenant_pk(tenant, shard)),
+                ":floor": number(now - self._undelivered_ms),
+                ":now": number(now),
+            },
+            "Limit": limit,
+        }
+
+    async def _claimable(
+        self, tenant: str, shard: int, limit: int, now: int
+    ) -> AsyncIterator[Item]:
+        """The shard's events that can be claimed now, the longest available first."""
+        request = self._claimable_request(tenant, shard, limit + _CLAIM_SLACK, now)
+        async for item in query_all(self._db, request):
+            yield item
 
     async def _claim_all(
         self,
@@ -518,32 +651,71 @@ class DynamoStore(Store):
         max_attempts: int,
         now: int,
     ) -> None:
-        """Lease each candidate, or make it dead when it has had its attempts; add what
-        happened to `claim`. A candidate someone else changed meanwhile is left alone."""
-        base = {
-            ":now": _number(now),
-            ":undelivered": _UNDELIVERED,
-            ":max": _number(max_attempts),
+        await run_all(
+            self._claim_one(tenant, _shard_of_pk(item), item, claim, lease_until, max_attempts, now)
+            for item in candidates
+        )
+
+    async def _claim_one(
+        self,
+        tenant: str,
+        shard: int,
+        candidate: Item,
+        claim: Claim,
+        lease_until: int,
+        max_attempts: int,
+        now: int,
+    ) -> None:
+        """Lease the candidate, or make it dead when it has had its attempts. One someone else
+        changed since the index showed it is left alone (the condition says so)."""
+        event_id = candidate[SK]["S"]
+        values: dict[str, Any] = {
+            ":now": number(now),
+            ":undelivered": text("U"),
+            ":max": number(max_attempts),
         }
-        lease = {**base, ":until": _number(lease_until), ":one": {"N": "1"}, ":zero": _ZERO}
-        kill = {**base, ":dead": _DEAD, ":gpk": {"S": f"{_tenant_pk(tenant)}#dead"}}
+        if int(candidate["at"]["N"]) >= max_attempts:
+            values[":dead"] = text("X")
+            values[":sp"] = text(codec.status_pk(tenant, shard, "dead"))
+            applied, _ = await self._update(tenant, event_id, _KILL, values, "NONE", shard=shard)
+            if applied:
+                claim.dead.append(event_id)
+            return
+        token = new_lease_token()
+        values.update(
+            {
+                ":until": number(lease_until),
+                ":tok": text(token),
+                ":one": number(1),
+                ":zero": number(0),
+            }
+        )
+        applied, item = await self._update(tenant, event_id, _LEASE, values, "ALL_NEW", shard=shard)
+        if applied and item is not None:
+            payload = codec.inline_payload(item)
+            claim.leased.append(codec.event_of(item, now, payload or b"", token))
 
-        async def one(item: Item) -> None:
-            event_id = item[_GSK]["S"]
-            if int(item["attempts"]["N"]) >= max_attempts:
-                applied, _ = await self._update_event(tenant, event_id, _KILL, kill, "NONE")
-                if applied:
-                    claim.dead.append(event_id)
-                return
-            token = new_lease_token()
-            values = {**lease, ":tok": {"S": token}}
-            applied, new = await self._update_event(tenant, event_id, _LEASE, values, "ALL_NEW")
-            if applied and new is not None:
-                claim.leased.append(_event(new, now, token))
+    async def _fill_payloads(self, tenant: str, events: list[Event], now: int) -> None:
+        """Leased events whose payload has an item of its own get it read in."""
+        missing = [i for i, event in enumerate(events) if not event.payload]
+        if not missing:
+            return
+        plan = await self._shards()
+        keys = [
+            codec.payload_key(tenant, plan.shard_of(tenant, events[i].id), events[i].id)
+            for i in missing
+        ]
+        payloads = await self._batch_get(keys)
+        for i in missing:
+            event = events[i]
+            stored = payloads.get(
+                (plan.shard_of(tenant, event.id), event.id + codec.PAYLOAD_SUFFIX)
+            )
+            events[i] = dataclasses.replace(
+                event, payload=codec.inline_payload(stored or {}) or b"{}"
+            )
 
-        await _all(one(item) for item in candidates)
-
-    @_unavailable_on_failure
+    @unavailable_on_failure
     async def release_event(
         self,
         tenant: str,
@@ -555,325 +727,241 @@ class DynamoStore(Store):
         now: int,
     ) -> ReleaseOutcome:
         values = {
-            ":now": _number(now),
-            ":undelivered": _UNDELIVERED,
-            ":tok": {"S": token},
-            ":zero": _ZERO,
-            ":av": _number(available_at),
+            ":now": number(now),
+            ":undelivered": text("U"),
+            ":tok": text(token),
+            ":zero": number(0),
         }
-        op = _RELEASE
+        if available_at:
+            values[":av"] = number(available_at)
+            op = _HOLD_BACK if error is None else _HOLD_BACK_WITH_ERROR
+        else:
+            op = _RELEASE if error is None else _RELEASE_WITH_ERROR
         if error is not None:
-            op, values[":err"] = _RELEASE_WITH_ERROR, {"S": error}
-        applied, item = await self._update_event(tenant, event_id, op, values, "NONE")
-        return "released" if applied else _refusal(item, now)
+            values[":err"] = text(error)
+        applied, old = await self._update(tenant, event_id, op, values, "UPDATED_OLD")
+        if not applied:
+            return _refusal(old, now)
+        if old is not None:
+            self.counters.lease(tenant, _lease_end(old), -1, now)
+        return "released"
 
-    @_unavailable_on_failure
+    @unavailable_on_failure
     async def extend_lease(
         self, tenant: str, event_id: str, *, token: str, lease_until: int, now: int
     ) -> ExtendOutcome:
         values = {
-            ":now": _number(now),
-            ":undelivered": _UNDELIVERED,
-            ":tok": {"S": token},
-            ":until": _number(lease_until),
+            ":now": number(now),
+            ":undelivered": text("U"),
+            ":tok": text(token),
+            ":until": number(lease_until),
         }
-        applied, item = await self._update_event(tenant, event_id, _EXTEND, values, "NONE")
-        return "extended" if applied else _refusal(item, now)
+        applied, old = await self._update(tenant, event_id, _EXTEND, values, "UPDATED_OLD")
+        if not applied:
+            return _refusal(old, now)
+        if old is not None:
+            self.counters.lease(tenant, _lease_end(old), -1, now)
+        self.counters.lease(tenant, lease_until, +1, now)
+        return "extended"
 
-    @_unavailable_on_failure
+    @unavailable_on_failure
     async def redrive_events(
         self, tenant: str, event_ids: Sequence[str], *, now: int
     ) -> dict[str, RedriveOutcome]:
-        values = {
-            ":now": _number(now),
-            ":dead": _DEAD,
-            ":undelivered": _UNDELIVERED,
-            ":gpk": {"S": f"{_tenant_pk(tenant)}#undelivered"},
-            ":zero": _ZERO,
-        }
+        plan = await self._shards()
         unique = list(dict.fromkeys(event_ids))
-        results = await _all(
-            self._update_event(tenant, event_id, _REDRIVE, values, "NONE") for event_id in unique
-        )
-        outcomes: dict[str, RedriveOutcome] = {}
-        for event_id, (applied, item) in zip(unique, results, strict=True):
-            refusal = "redriven" if applied else _refusal(item, now)
-            # Not dead but undelivered (the condition's other way to fail): nothing to do.
-            outcomes[event_id] = "redriven" if refusal == "lease_lost" else refusal
-        return outcomes
 
-    # -- API keys -----------------------------------------------------------------------------
-
-    @_unavailable_on_failure
-    async def put_api_key(self, key: ApiKey) -> None:
-        attributes: dict[str, dict[str, Any]] = {
-            "tenant": {"S": key.tenant},
-            "active": {"BOOL": key.active},
-            "created_at": _number(key.created_at),
-        }
-        await self._db.transact_write_items(
-            TransactItems=[
-                {
-                    "Put": {
-                        "TableName": self._keys,
-                        "Item": {**_lookup_key(key.key_hash), **attributes},
-                    }
-                },
-                {
-                    "Put": {
-                        "TableName": self._keys,
-                        "Item": {**_listing_key(key.key_hash), **attributes},
-                    }
-                },
-            ]
-        )
-
-    @_unavailable_on_failure
-    async def get_api_key(self, key_hash: str) -> ApiKey | None:
-        response = await self._db.get_item(
-            TableName=self._keys, Key=_lookup_key(key_hash), ConsistentRead=True
-        )
-        item = response.get("Item")
-        return None if item is None else _api_key(key_hash, item)
-
-    @_unavailable_on_failure
-    async def list_api_keys(self) -> list[ApiKey]:
-        request: QueryInputTypeDef = {
-            "TableName": self._keys,
-            "KeyConditionExpression": "#kpk = :kpk",
-            "ExpressionAttributeNames": _names("#kpk"),
-            "ExpressionAttributeValues": {":kpk": {"S": "KEYS"}},
-            "ConsistentRead": True,
-        }
-        return [_api_key(item[_KSK]["S"], item) async for item in self._query(request)]
-
-    @_unavailable_on_failure
-    async def revoke_api_key(self, key_hash: str) -> bool:
-        def revoke(key: dict[str, dict[str, str]]) -> TransactWriteItemTypeDef:
-            return {
-                "Update": {
-                    "TableName": self._keys,
-                    "Key": key,
-                    "UpdateExpression": _REVOKE.update,
-                    "ConditionExpression": _REVOKE.condition,
-                    "ExpressionAttributeNames": _REVOKE.names,
-                    "ExpressionAttributeValues": {":false": {"BOOL": False}},
-                }
+        async def redrive(event_id: str) -> RedriveOutcome:
+            shard = plan.shard_of(tenant, event_id)
+            values = {
+                ":now": number(now),
+                ":dead": text("X"),
+                ":undelivered": text("U"),
+                ":sp": text(codec.status_pk(tenant, shard, "undelivered")),
+                ":zero": number(0),
             }
-
-        try:
-            await self._db.transact_write_items(
-                TransactItems=[revoke(_lookup_key(key_hash)), revoke(_listing_key(key_hash))]
+            applied, item = await self._update(
+                tenant, event_id, _REDRIVE, values, "NONE", shard=shard
             )
-        except self._db.exceptions.TransactionCanceledException as error:
-            codes = {reason.get("Code") for reason in error.response.get("CancellationReasons", [])}
-            if "ConditionalCheckFailed" in codes:
-                return False
-            raise
-        return True
+            if applied:
+                self.counters.count(tenant, undelivered=1, dead=-1)
+                return "redriven"
+            refusal = _refusal(item, now)
+            # Not dead but undelivered (the condition's other way to fail): nothing to do.
+            return "redriven" if refusal == "lease_lost" else refusal
 
-    @_unavailable_on_failure
+        outcomes = await run_all(redrive(event_id) for event_id in unique)
+        return dict(zip(unique, outcomes, strict=True))
+
+    # -- backlog ----------------------------------------------------------------------------------
+
+    @unavailable_on_failure
+    async def backlog(self, tenant: str, *, now: int) -> Backlog:
+        counted, oldest = await asyncio.gather(
+            self.counters.read(tenant, now), self._oldest_undelivered(tenant, now)
+        )
+        return dataclasses.replace(counted, oldest_undelivered_at=oldest)
+
+    async def _oldest_undelivered(self, tenant: str, now: int) -> int | None:
+        """The oldest undelivered event's creation time: the first of each shard's status
+        partition, checked against the table (the index lags it)."""
+        shards = range((await self._shards()).widest(tenant))
+        start = first_id_at(now - self._undelivered_ms)
+
+        async def first(shard: int) -> Event | None:
+            ids = self._ids_by_status(tenant, shard, "undelivered", start, 0)
+            async for event in self._events_of(tenant, ids, "undelivered", 1, now):
+                return event
+            return None
+
+        firsts = [event for event in await run_all(first(s) for s in shards) if event]
+        return min(firsts, key=lambda event: event.id).created_at if firsts else None
+
+    # -- API keys ---------------------------------------------------------------------------------
+
+    @unavailable_on_failure
+    async def put_api_key(self, key: ApiKey) -> None:
+        await self.keys.put(key)
+
+    @unavailable_on_failure
+    async def get_api_key(self, key_hash: str) -> ApiKey | None:
+        return await self.keys.get(key_hash)
+
+    @unavailable_on_failure
+    async def list_api_keys(self) -> list[ApiKey]:
+        return await self.keys.list()
+
+    @unavailable_on_failure
+    async def revoke_api_key(self, key_hash: str) -> bool:
+        return await self.keys.revoke(key_hash)
+
+    @unavailable_on_failure
     async def shared_secret(self) -> bytes:
         if self._secret is None:
-            # Made already (by this or another process)? Then the read below returns that one.
-            with suppress(self._db.exceptions.ConditionalCheckFailedException):
-                await self._db.put_item(
-                    TableName=self._keys,
-                    Item={**_SECRET_KEY, "value": {"B": secrets.token_bytes(32)}},
-                    ConditionExpression=_CREATE_SECRET.condition,
-                    ExpressionAttributeNames=_CREATE_SECRET.names,
-                )
-            response = await self._db.get_item(
-                TableName=self._keys, Key=_SECRET_KEY, ConsistentRead=True
-            )
-            self._secret = response["Item"]["value"]["B"]
+            self._secret = await self.keys.secret()
         return self._secret
 
 
-# -- items ------------------------------------------------------------------------------------
+# -- helpers -----------------------------------------------------------------------------------
 
 
-def _number(value: int) -> dict[str, str]:
-    return {"N": str(value)}
+def _lease_end(old: Item) -> int:
+    """The lease end an update replaced (absent from UPDATED_OLD when it did not change)."""
+    return int(old.get("ls", {"N": "0"})["N"])
 
 
-def _seconds(ms: int) -> int:
-    """TTL is in whole seconds; rounding up never deletes an item before `exp`."""
-    return -(-ms // 1000)
-
-
-def _tenant_pk(tenant: str) -> str:
-    return "T#" + tenant
-
-
-def _event_key(tenant: str, event_id: str) -> dict[str, dict[str, str]]:
-    return {_PK: {"S": _tenant_pk(tenant)}, _SK: {"S": "E#" + event_id}}
-
-
-def _event_item(pk: str, event: NewEvent) -> dict[str, dict[str, str]]:
-    return {
-        _PK: {"S": pk},
-        _SK: {"S": "E#" + event.id},
-        _GPK: {"S": pk + "#undelivered"},
-        _GSK: {"S": event.id},
-        "payload": {"S": event.payload.decode()},
-        "created_at": {"N": str(event.created_at)},
-        "status": _UNDELIVERED,
-        "attempts": _ZERO,
-        "lease": _ZERO,
-        "available_at": _ZERO,
-        "exp": {"N": str(event.expires_at)},
-        _TTL: {"N": str(_seconds(event.expires_at))},
-    }
-
-
-def _event(item: Item, now: int, token: str | None = None) -> Event:
-    lease = int(item["lease"]["N"])
-    available_at = int(item["available_at"]["N"])
-    status = _STATUSES[item["status"]["S"]]
-    delivered_at = item.get("delivered_at")
-    last_error = item.get("last_error")
-    undelivered = status == "undelivered"
-    return Event(
-        id=item[_GSK]["S"],
-        created_at=int(item["created_at"]["N"]),
-        status=status,
-        payload=item["payload"]["S"].encode(),
-        delivered_at=None if delivered_at is None else int(delivered_at["N"]),
-        attempts=int(item["attempts"]["N"]),
-        lease_expires_at=lease if lease > now and undelivered else None,
-        available_at=available_at if available_at > now and undelivered else None,
-        last_error=None if last_error is None else last_error["S"],
-        lease_token=token,
-    )
+def _shard_of_pk(item: Item) -> int:
+    return int(item[PK]["S"].rsplit("#", 1)[1])
 
 
 def _refusal(item: Item | None, now: int) -> Refusal:
     """Why a conditional update did not apply, from the item its condition failed on."""
-    if item is None or not _live(item, now):
+    if item is None or not codec.live(item, now):
         return "not_found"
-    return "already_delivered" if item["status"]["S"] == "delivered" else "lease_lost"
+    return "already_delivered" if codec.status_of(item) == "delivered" else "lease_lost"
 
 
-def _live(item: Item, now: int) -> bool:
-    return int(item["exp"]["N"]) > now
+async def _merge(
+    streams: Sequence[AsyncIterator[Any]], *, key: Any, reverse: bool = False
+) -> AsyncIterator[Any]:
+    """A k-way merge of sorted async streams, reading each only as far as needed."""
+    heap: list[tuple[Any, int, Any]] = []
+    sign = -1 if reverse else 1
+
+    async def pull(index: int) -> None:
+        try:
+            value = await anext(streams[index])
+        except StopAsyncIteration:
+            return
+        sort_key = key(value)
+        heapq.heappush(heap, (_Reversed(sort_key) if sign < 0 else sort_key, index, value))
+
+    await run_all(pull(index) for index in range(len(streams)))
+    while heap:
+        _, index, value = heapq.heappop(heap)
+        yield value
+        await pull(index)
 
 
-def _delivered(item: Item | None, now: int) -> bool:
-    return item is not None and _live(item, now) and item["status"]["S"] == "delivered"
+class _Reversed:
+    """Orders like its value, backwards (for a merge of descending streams)."""
 
+    __slots__ = ("value",)
 
-def _old_item(response: Mapping[str, Any]) -> Item | None:
-    """The item a failed condition was checked against (ReturnValuesOnConditionCheckFailure)."""
-    return cast("Item | None", response.get("Item"))
+    def __init__(self, value: Any) -> None:
+        self.value = value
 
+    def __lt__(self, other: _Reversed) -> bool:
+        return bool(self.value > other.value)
 
-def _require_own(item: Item | None, event: NewEvent) -> None:
-    """A create that fails against the item its own earlier attempt wrote (botocore retried a
-    write whose response was lost) succeeded; any other item under that id is a duplicate."""
-    own = (
-        item is not None
-        and item.get("payload") == {"S": event.payload.decode()}
-        and item.get("created_at") == {"N": str(event.created_at)}
-    )
-    if not own:
-        raise DuplicateEventId(event.id)
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Reversed) and self.value == other.value
 
 
 def _record_key(tenant: str, key: str) -> str:
     return f"I#{tenant}#{hashlib.sha256(key.encode()).hexdigest()}"
 
 
-def _record_item(tenant: str, record: IdempotencyRecord) -> dict[str, dict[str, Any]]:
-    item: dict[str, dict[str, Any]] = {
-        _PK: {"S": _record_key(tenant, record.key)},
-        _SK: {"S": "I"},
-        "key": {"S": record.key},
-        "body_hash": {"S": record.body_hash},
-        "http_status": _number(record.status),
+def _record_item(tenant: str, record: IdempotencyRecord) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        PK: text(_record_key(tenant, record.key)),
+        SK: text("I"),
+        "key": text(record.key),
+        "body_hash": text(record.body_hash),
+        "http_status": number(record.status),
         "response": {"B": record.response},
-        "exp": _number(record.expires_at),
-        _TTL: _number(_seconds(record.expires_at)),
+        "ex": number(record.expires_at),
+        TTL: number(codec.seconds(record.expires_at)),
     }
     if record.location is not None:
-        item["location"] = {"S": record.location}
+        item["location"] = text(record.location)
     return item
 
 
 def _record(item: Item) -> IdempotencyRecord:
-    location = item.get("location")
     return IdempotencyRecord(
         key=item["key"]["S"],
         body_hash=item["body_hash"]["S"],
         status=int(item["http_status"]["N"]),
         response=item["response"]["B"],
-        expires_at=int(item["exp"]["N"]),
-        location=None if location is None else location["S"],
+        expires_at=int(item["ex"]["N"]),
+        location=item["location"]["S"] if "location" in item else None,
     )
 
 
-def _request_token(events: Sequence[NewEvent], attempt: int) -> str:
+def _request_token(ids: Sequence[str], attempt: int) -> str:
     """Same transaction, same token: DynamoDB then applies a write botocore retries only once.
     Our own retries of a cancelled transaction get a fresh one."""
-    ids = "|".join(event.id for event in events)
-    return hashlib.sha256(f"{ids}#{attempt}".encode()).hexdigest()[:36]
+    return hashlib.sha256(f"{'|'.join(ids)}#{attempt}".encode()).hexdigest()[:36]
 
 
-class _Retry(enum.Enum):
-    TRANSACTION = "retry"
+_RETRY = object()
 
 
 def _cancellation_outcome(
-    events: Sequence[NewEvent],
+    event_items: Sequence[Item],
     record: IdempotencyRecord | None,
     reasons: Sequence[Mapping[str, Any]],
-) -> IdempotencyRecord | _Retry | None:
+) -> IdempotencyRecord | object | None:
     """What a cancelled insert means: a record already held (returned), a duplicate id (raised),
     our own earlier attempt having committed (None), or a transient conflict (retry)."""
     codes = [reason.get("Code") for reason in reasons]
-    if record is not None and codes[len(events) :] == ["ConditionalCheckFailed"]:
-        held = reasons[len(events)].get("Item")
+    if record is not None and codes[len(event_items) :] == ["ConditionalCheckFailed"]:
+        held = reasons[len(event_items)].get("Item")
         if held is None:
-            return _Retry.TRANSACTION  # no copy of what failed the check: look again
+            return _RETRY  # no copy of what failed the check: look again
         # Even our own record from a retried write: the caller replays its response then.
         return _record(held)
     conflicts = [
-        (event, reason.get("Item"))
-        for event, reason in zip(events, reasons, strict=False)
+        (item, reason.get("Item"))
+        for item, reason in zip(event_items, reasons, strict=False)
         if reason.get("Code") == "ConditionalCheckFailed"
     ]
-    for event, item in conflicts:
-        _require_own(item, event)
+    for item, found in conflicts:
+        if not codec.is_own(found, item):
+            raise DuplicateEventId(item[SK]["S"])
     if conflicts:
         return None
     if "TransactionConflict" in codes:
-        return _Retry.TRANSACTION
+        return _RETRY
     raise StoreUnavailable("DynamoDB cancelled the write; try again")
-
-
-def _lookup_key(key_hash: str) -> dict[str, dict[str, str]]:
-    """The item `get_api_key` reads; `_listing_key` names its copy for `list_api_keys`."""
-    return {_KPK: {"S": "K#" + key_hash}, _KSK: {"S": "K"}}
-
-
-def _listing_key(key_hash: str) -> dict[str, dict[str, str]]:
-    return {_KPK: {"S": "KEYS"}, _KSK: {"S": key_hash}}
-
-
-def _api_key(key_hash: str, item: Item) -> ApiKey:
-    return ApiKey(
-        key_hash=key_hash,
-        tenant=item["tenant"]["S"],
-        active=item["active"]["BOOL"],
-        created_at=int(item["created_at"]["N"]),
-    )
-
-
-async def _all(calls: Iterable[Awaitable[T]]) -> list[T]:
-    """Run concurrently; unlike a bare gather, wait for every call before raising the first
-    failure, so nothing is left running unobserved."""
-    results = await asyncio.gather(*calls, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return cast("list[T]", results)

@@ -14,6 +14,7 @@ from typing import TypeVar
 from service.metrics import Metrics
 from service.store.base import (
     ApiKey,
+    Backlog,
     Claim,
     Event,
     ExtendOutcome,
@@ -111,6 +112,11 @@ class ObservedStore(Store):
         self._metrics.dead_lettered.inc(len(claim.dead))
         return claim
 
+    async def count_claimable(self, tenant: str, *, up_to: int, now: int) -> int:
+        return await self._timed(
+            "count_claimable", self._store.count_claimable(tenant, up_to=up_to, now=now)
+        )
+
     async def release_event(
         self,
         tenant: str,
@@ -149,6 +155,9 @@ class ObservedStore(Store):
         )
         self._metrics.redriven.inc(sum(outcome == "redriven" for outcome in outcomes.values()))
         return outcomes
+
+    async def backlog(self, tenant: str, *, now: int) -> Backlog:
+        return await self._timed("backlog", self._store.backlog(tenant, now=now))
 
     async def put_api_key(self, key: ApiKey) -> None:
         await self._timed("put_api_key", self._store.put_api_key(key))

@@ -18,8 +18,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from service.clock import now_ms
+from service.store import sqlite_backlog as counts
 from service.store.base import (
     ApiKey,
+    Backlog,
     Claim,
     DuplicateEventId,
     Event,
@@ -41,7 +43,7 @@ T = TypeVar("T")
 
 # Bumped whenever the tables change; a file made with another version is refused (this store is
 # unreleased, so there is nothing to migrate yet).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     tenant       TEXT    NOT NULL,
@@ -123,6 +125,16 @@ def _event(row: sqlite3.Row | tuple[Any, ...], now: int, token: str | None = Non
     )
 
 
+def _held_lease(db: sqlite3.Connection, tenant: str, event_id: str, token: str, now: int) -> int:
+    """When the lease `token` names ends (0 if it is not the event's current one)."""
+    row = db.execute(
+        "SELECT lease_until FROM events WHERE tenant = ? AND id = ? AND lease_token = ?"
+        " AND status = 0 AND expires_at > ?",
+        (tenant, event_id, token, now),
+    ).fetchone()
+    return 0 if row is None else int(row[0])
+
+
 def _refusal(db: sqlite3.Connection, tenant: str, event_id: str, now: int) -> Refusal:
     """Why a conditional update of a lease did not apply."""
     row = db.execute(
@@ -163,7 +175,7 @@ class SqliteStore(Store):
                 f"{self._path} holds an older trigger-api's data (schema {version}, this version"
                 f" uses {SCHEMA_VERSION}): use another --db, or remove the file"
             )
-        connection.executescript(SCHEMA)
+        connection.executescript(SCHEMA + counts.SCHEMA)
         connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return connection
 
@@ -208,11 +220,18 @@ class SqliteStore(Store):
         """Delete expired events and idempotency records; reads skip them either way."""
 
         def purge(db: sqlite3.Connection) -> int:
-            events = db.execute("DELETE FROM events WHERE expires_at <= ?", (now,)).rowcount
+            expired = db.execute(
+                "DELETE FROM events WHERE expires_at <= ? RETURNING tenant, status", (now,)
+            ).fetchall()
+            counts.forget_expired(db, expired, now)
+            events = len(expired)
             db.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now,))
             return int(events)
 
         return await self._writer.submit(purge)
+
+    async def backlog(self, tenant: str, *, now: int) -> Backlog:
+        return await self._read(lambda db: counts.read(db, tenant, now))
 
     async def ping(self) -> None:
         await self._read(lambda db: db.execute("SELECT 1").fetchone())
@@ -249,6 +268,7 @@ class SqliteStore(Store):
                 )
             except sqlite3.IntegrityError:
                 raise DuplicateEventId("an event id already exists") from None
+            counts.count(db, tenant, undelivered=len(rows))
             if idempotency is not None:
                 db.execute(
                     "INSERT OR REPLACE INTO idempotency"
@@ -312,31 +332,34 @@ class SqliteStore(Store):
         marks = ",".join("?" * len(ids))
 
         def ack(db: sqlite3.Connection) -> set[str]:
-            found = {
-                row[0]
-                for row in db.execute(
-                    f"SELECT id FROM events WHERE tenant = ? AND id IN ({marks})"
-                    " AND expires_at > ?",
-                    (tenant, *ids, now),
-                )
-            }
+            rows = db.execute(
+                f"SELECT id, status, lease_until FROM events WHERE tenant = ? AND id IN ({marks})"
+                " AND expires_at > ?",
+                (tenant, *ids, now),
+            ).fetchall()
+            for _id, status, lease_until in rows:
+                counts.end(db, tenant, status, lease_until, now)
             db.execute(
                 "UPDATE events SET status = 1, delivered_at = ?, expires_at = ?, lease_until = 0,"
                 f" lease_token = NULL, available_at = 0 WHERE tenant = ? AND id IN ({marks})"
                 " AND status != 1 AND expires_at > ?",
                 (now, expires_at, tenant, *ids, now),
             )
-            return found
+            return {row[0] for row in rows}
 
         return await self._writer.submit(ack)
 
     async def delete_event(self, tenant: str, event_id: str, *, now: int) -> bool:
         def delete(db: sqlite3.Connection) -> bool:
-            cursor = db.execute(
-                "DELETE FROM events WHERE tenant = ? AND id = ? AND expires_at > ?",
+            row = db.execute(
+                "DELETE FROM events WHERE tenant = ? AND id = ? AND expires_at > ?"
+                " RETURNING status, lease_until",
                 (tenant, event_id, now),
-            )
-            return cursor.rowcount > 0
+            ).fetchone()
+            if row is not None:
+                status, lease_until = row
+                counts.end(db, tenant, status, lease_until, now)
+            return row is not None
 
         return await self._writer.submit(delete)
 
@@ -364,6 +387,7 @@ class SqliteStore(Store):
                             (tenant, event_id),
                         )
                         dead.append(event_id)
+                        counts.count(db, tenant, undelivered=-1, dead=1)
                         continue
                     token = new_lease_token()
                     row = db.execute(
@@ -373,10 +397,23 @@ class SqliteStore(Store):
                         (lease_until, token, tenant, event_id),
                     ).fetchone()
                     leased.append(_event(row, now, token))
+                    counts.lease(db, tenant, lease_until, +1, now)
                 after = candidates[-1][0]
             return Claim(leased, dead)
 
         return await self._writer.submit(claim)
+
+    async def count_claimable(self, tenant: str, *, up_to: int, now: int) -> int:
+        def count(db: sqlite3.Connection) -> int:
+            return int(
+                db.execute(
+                    "SELECT count(*) FROM (SELECT 1 FROM events WHERE tenant = ? AND status = 0"
+                    " AND lease_until <= ? AND available_at <= ? AND expires_at > ? LIMIT ?)",
+                    (tenant, now, now, now, up_to),
+                ).fetchone()[0]
+            )
+
+        return await self._read(count)
 
     async def release_event(
         self,
@@ -389,13 +426,17 @@ class SqliteStore(Store):
         now: int,
     ) -> ReleaseOutcome:
         def release(db: sqlite3.Connection) -> ReleaseOutcome:
+            held = _held_lease(db, tenant, event_id, token, now)
             released = db.execute(
                 "UPDATE events SET lease_until = 0, lease_token = NULL, available_at = ?,"
                 " last_error = coalesce(?, last_error) WHERE tenant = ? AND id = ?"
                 " AND expires_at > ? AND status = 0 AND lease_token = ? RETURNING 1",
                 (available_at, error, tenant, event_id, now, token),
             ).fetchone()
-            return "released" if released else _refusal(db, tenant, event_id, now)
+            if not released:
+                return _refusal(db, tenant, event_id, now)
+            counts.lease(db, tenant, held, -1, now)
+            return "released"
 
         return await self._writer.submit(release)
 
@@ -403,12 +444,17 @@ class SqliteStore(Store):
         self, tenant: str, event_id: str, *, token: str, lease_until: int, now: int
     ) -> ExtendOutcome:
         def extend(db: sqlite3.Connection) -> ExtendOutcome:
+            held = _held_lease(db, tenant, event_id, token, now)
             extended = db.execute(
                 "UPDATE events SET lease_until = ? WHERE tenant = ? AND id = ?"
                 " AND expires_at > ? AND status = 0 AND lease_token = ? RETURNING 1",
                 (lease_until, tenant, event_id, now, token),
             ).fetchone()
-            return "extended" if extended else _refusal(db, tenant, event_id, now)
+            if not extended:
+                return _refusal(db, tenant, event_id, now)
+            counts.lease(db, tenant, held, -1, now)
+            counts.lease(db, tenant, lease_until, +1, now)
+            return "extended"
 
         return await self._writer.submit(extend)
 
@@ -418,12 +464,13 @@ class SqliteStore(Store):
         def redrive(db: sqlite3.Connection) -> dict[str, RedriveOutcome]:
             outcomes: dict[str, RedriveOutcome] = {}
             for event_id in dict.fromkeys(event_ids):
-                db.execute(
+                revived = db.execute(
                     "UPDATE events SET status = 0, attempts = 0, lease_until = 0,"
                     " lease_token = NULL, available_at = 0 WHERE tenant = ? AND id = ?"
                     " AND expires_at > ? AND status = 2",
                     (tenant, event_id, now),
-                )
+                ).rowcount
+                counts.count(db, tenant, undelivered=revived, dead=-revived)
                 row = db.execute(
                     "SELECT status FROM events WHERE tenant = ? AND id = ? AND expires_at > ?",
                     (tenant, event_id, now),

@@ -1,10 +1,10 @@
-"""What only the DynamoDB store has to prove: table creation, retry safety, failure mapping and
-the item attributes DynamoDB itself acts on. Runs against moto's server over HTTP."""
+"""What only the DynamoDB store has to prove: table creation, failure mapping and the item
+attributes DynamoDB itself acts on. Runs against moto's server over HTTP. (`test_layout.py`:
+payload items, shards, coalesced creates and their retries.)"""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -15,8 +15,9 @@ import pytest
 from service.ids import new_event_id
 from service.settings import Settings
 from service.store import schema
-from service.store.base import DuplicateEventId, NewEvent, Store, StoreUnavailable
+from service.store.base import NewEvent, Store, StoreUnavailable
 from service.store.dynamodb import DynamoStore
+from service.store.tables import create_tables
 from tests.conftest import free_port, unique_tables
 
 if TYPE_CHECKING:
@@ -51,21 +52,19 @@ async def test_create_tables_is_idempotent_and_sets_up_index_and_ttl(
     moto_endpoint: str, client: DynamoDBClient
 ) -> None:
     events, keys = unique_tables()
-    async with DynamoStore(
-        events_table=events, keys_table=keys, endpoint_url=moto_endpoint
-    ) as store:
-        await store.create_tables()
-        await store.create_tables()
+    for _ in range(2):
+        await create_tables(events, keys, endpoint_url=moto_endpoint, region="us-east-1")
 
     table = (await client.describe_table(TableName=events))["Table"]
-    [index] = table.get("GlobalSecondaryIndexes", [])
-    [expected] = schema.EVENTS.indexes
-    assert index.get("IndexName") == schema.STATUS_INDEX
-    assert [k.get("AttributeName") for k in index.get("KeySchema", [])] == [
-        expected.partition_key,
-        expected.sort_key,
-    ]
-    assert index.get("Projection", {}).get("ProjectionType") == "ALL"
+    indexes = {i.get("IndexName"): i for i in table.get("GlobalSecondaryIndexes", [])}
+    assert set(indexes) == {schema.CLAIM_INDEX, schema.STATUS_INDEX}
+    claim, status = indexes[schema.CLAIM_INDEX], indexes[schema.STATUS_INDEX]
+    assert [k.get("AttributeName") for k in claim.get("KeySchema", [])] == ["pk", "ck"]
+    assert claim.get("Projection") == {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["at"]}
+    assert [k.get("AttributeName") for k in status.get("KeySchema", [])] == ["sp", "sk"]
+    assert status.get("Projection") == {"ProjectionType": "KEYS_ONLY"}
+    types = {d["AttributeName"]: d["AttributeType"] for d in table["AttributeDefinitions"]}
+    assert types == {"pk": "S", "sk": "S", "sp": "S", "ck": "N"}
     ttl = (await client.describe_time_to_live(TableName=events))["TimeToLiveDescription"]
     assert (ttl.get("TimeToLiveStatus"), ttl.get("AttributeName")) == (
         "ENABLED",
@@ -80,8 +79,8 @@ async def test_ttl_attribute_follows_the_expiry_in_whole_seconds(
     event = new_event(expires_at=NOW + DAY + 1)
     await dynamo.insert_events(acme, [event], idempotency=None, now=NOW)
     key = {
-        schema.EVENTS.partition_key: {"S": f"T#{acme}"},
-        schema.EVENTS.sort_key: {"S": f"E#{event.id}"},
+        schema.EVENTS.partition_key: {"S": f"T#{acme}#0"},
+        schema.EVENTS.sort_key: {"S": event.id},
     }
 
     async def ttl() -> int:
@@ -97,50 +96,6 @@ async def test_ttl_attribute_follows_the_expiry_in_whole_seconds(
 
 def ttl_seconds_cover(ttl: int, expires_at: int) -> bool:
     return ttl * 1000 >= expires_at > (ttl - 1) * 1000
-
-
-async def test_a_retried_create_that_finds_its_own_event_succeeds(
-    dynamo: DynamoStore, acme: str
-) -> None:
-    event = new_event()
-    # The first attempt's write landed but its response was lost: the same event is sent again.
-    await dynamo.insert_events(acme, [event], idempotency=None, now=NOW)
-
-    assert await dynamo.insert_events(acme, [event], idempotency=None, now=NOW) is None
-
-    page, more = await dynamo.list_events(acme, status=None, limit=10, after=None, now=NOW)
-    assert ([e.id for e in page], more) == ([event.id], False)
-
-
-async def test_a_retried_batch_that_finds_its_own_events_succeeds(
-    dynamo: DynamoStore, acme: str
-) -> None:
-    batch = [new_event(json.dumps({"n": n}).encode()) for n in range(3)]
-    await dynamo.insert_events(acme, batch, idempotency=None, now=NOW)
-
-    assert await dynamo.insert_events(acme, batch, idempotency=None, now=NOW) is None
-
-    page, _ = await dynamo.list_events(acme, status=None, limit=10, after=None, now=NOW)
-    assert sorted(e.id for e in page) == sorted(e.id for e in batch)
-
-
-async def test_another_event_under_the_same_id_is_a_duplicate_and_changes_nothing(
-    dynamo: DynamoStore, acme: str
-) -> None:
-    original = new_event(b'{"n": 1}')
-    await dynamo.insert_events(acme, [original], idempotency=None, now=NOW)
-    impostor = NewEvent(original.id, original.created_at, b'{"n": 2}', original.expires_at)
-    fresh = new_event(b'{"n": 3}')
-
-    with pytest.raises(DuplicateEventId):
-        await dynamo.insert_events(acme, [impostor], idempotency=None, now=NOW)
-    with pytest.raises(DuplicateEventId):
-        await dynamo.insert_events(acme, [fresh, impostor], idempotency=None, now=NOW)
-
-    stored = await dynamo.get_event(acme, original.id, now=NOW)
-    assert stored is not None
-    assert stored.payload == original.payload
-    assert await dynamo.get_event(acme, fresh.id, now=NOW) is None
 
 
 async def test_more_events_than_one_transaction_holds_are_refused(
