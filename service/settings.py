@@ -51,7 +51,8 @@ class Settings:
     metrics_port: Port | None = setting(
         None,
         env="TRIGGER_METRICS_PORT",
-        help="Prometheus metrics port, on the same address; never the public port (off if unset)",
+        metavar="PORT",
+        help="serve Prometheus metrics on this port of the same address, never the service's",
     )
     access_log: bool = setting(
         True, env="TRIGGER_ACCESS_LOG", help="one logfmt line per request on stderr"

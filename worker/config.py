@@ -97,7 +97,7 @@ class Settings:
         None,
         env="WORKER_METRICS_PORT",
         metavar="PORT",
-        help="Prometheus metrics on this port (off if unset)",
+        help="serve Prometheus metrics on this port",
     )
     metrics_host: Text = setting(
         "127.0.0.1",
