@@ -3,12 +3,22 @@ request id the client saw, the tenant once its key was accepted, and what was se
 
 from __future__ import annotations
 
+import io
+import logging
 import re
 import shlex
 from pathlib import Path
 
 import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
+from service.metrics import Metrics
+from service.observed import AccessLog, Observed
+from service.problems import EXCEPTION_HANDLERS
 from tests.conftest import Server, free_port
 
 UNKNOWN_KEY = "tk_" + "A" * 43
@@ -139,3 +149,32 @@ def test_the_access_log_can_be_turned_off(tmp_path: Path) -> None:
 
     assert not [r for r in records(server.stderr) if r["msg"] == "request"]
     assert any(r["msg"] == "Application startup complete." for r in records(server.stderr))
+
+
+async def test_an_unexpected_error_is_logged_and_counted_as_the_500_sent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def explode(request: Request) -> Response:
+        raise RuntimeError("boom")
+
+    app = Starlette(
+        routes=[Route("/things/{name}", explode)], exception_handlers=EXCEPTION_HANDLERS
+    )
+    stream, metrics = io.StringIO(), Metrics()
+    access_log = AccessLog(stream)
+    observed = Observed(app, metrics, access_log)
+    transport = httpx.ASGITransport(app=observed, raise_app_exceptions=False)
+    with caplog.at_level(logging.ERROR, logger="trigger_api"):
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.get("/things/x", headers={"X-Request-ID": "r-500"})
+
+    assert response.status_code == 500
+    access_log.flush()  # else at the end of the event loop's turn
+    [line] = records(stream.getvalue())
+    assert (line["request_id"], line["route"], line["status"]) == ("r-500", "/things/{name}", "500")
+    assert int(line["bytes"]) == len(response.content)
+    [error] = caplog.records
+    assert error.fields["request_id"] == "r-500"  # type: ignore[attr-defined]
+    [(labels, counts)] = metrics.requests.snapshot(3).items()
+    assert labels == ("/things/{name}", "GET", "500")
+    assert sum(counts[:-1]) == 1  # one observation, in whichever bucket
