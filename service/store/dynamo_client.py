@@ -38,14 +38,13 @@ UNAVAILABLE_CODES = frozenset(
 )
 
 
-def client_config(*, retries: bool = True) -> AioConfig:
+def client_config() -> AioConfig:
     """A fresh config for each client: botocore rewrites the `retries` dict it is given, so a
     shared one would fix the first client's attempts for every later client."""
     return AioConfig(
         # Standard retries; the number of attempts is the standard AWS setting
-        # (`AWS_MAX_ATTEMPTS`, or `max_attempts` in the AWS config file), 3 when unset. The
-        # batch writer's client has none: it must know when an answer was lost (`coalescer.py`).
-        retries={"mode": "standard"} if retries else {"mode": "standard", "total_max_attempts": 1},
+        # (`AWS_MAX_ATTEMPTS`, or `max_attempts` in the AWS config file), 3 when unset.
+        retries={"mode": "standard"},
         connect_timeout=1.0,
         read_timeout=3.0,
         max_pool_connections=64,

@@ -42,6 +42,7 @@ from service.store.base import (
     StoreUnavailable,
     new_lease_token,
 )
+from service.store.batch_client import BatchClient
 from service.store.coalescer import Coalescer
 from service.store.counters import Counters
 from service.store.dynamo_client import (
@@ -153,20 +154,22 @@ class DynamoStore(Store):
     async def start(self) -> None:
         stack = AsyncExitStack()
         session = aioboto3.Session()
-        client, once = [
-            await stack.enter_async_context(
-                session.client(
-                    "dynamodb",
-                    endpoint_url=self._endpoint_url,
-                    region_name=self._region,
-                    config=client_config(retries=retries),
-                )
+        client = await stack.enter_async_context(
+            session.client(
+                "dynamodb",
+                endpoint_url=self._endpoint_url,
+                region_name=self._region,
+                config=client_config(),
             )
-            for retries in (True, False)
-        ]
+        )
+        batches = BatchClient(
+            session, endpoint_url=self._endpoint_url, region=client.meta.region_name
+        )
+        await batches.start()
+        stack.push_async_callback(batches.close)
         self._stack, self._client = stack, client
         self.keys = KeysTable(client, self._keys_name)
-        self.coalescer = Coalescer(client, once, self._events)
+        self.coalescer = Coalescer(client, batches, self._events)
         self.counters = Counters(client, self._events)
         self.counters.start()
         self._plan_refresher = asyncio.create_task(self._refresh_plan_periodically())

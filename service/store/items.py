@@ -46,6 +46,9 @@ ITEM_LIMIT = 1024  # an item at most this big costs one write unit per update
 # Room kept in an inline item for what claims and acks add later (a lease token, delivered_at).
 GROWTH = 48
 _RAW, _ZLIB = b"r", b"z"
+# An event item's size without its payload and tenant name is at most this (ids, numbers of
+# 13 digits and the attribute names); tests/store/test_items.py checks it.
+_OVERHEAD = 200
 
 
 def number(value: int) -> AttributeValue:
@@ -94,7 +97,9 @@ def new_items(
     The payload item outlives any expiry its event can get (`payload_expires_at`: created, plus
     the undelivered and the delivered retention), so it is never updated."""
     pk = text(tenant_pk(tenant, shard))
-    packed = compress(event.payload)
+    # A payload that fits as it is is not compressed: that costs CPU for no write unit saved.
+    small = len(event.payload) + _OVERHEAD + 3 * len(tenant.encode()) <= ITEM_LIMIT - GROWTH
+    packed = _RAW + event.payload if small else compress(event.payload)
     item: dict[str, AttributeValue] = {
         PK: pk,
         SK: text(event.id),
@@ -109,7 +114,7 @@ def new_items(
         STATUS_KEY: text(status_pk(tenant, shard, "undelivered")),
         "pl": {"B": packed},
     }
-    if item_size(item) + GROWTH <= ITEM_LIMIT:
+    if small or item_size(item) + GROWTH <= ITEM_LIMIT:
         return item, None
     del item["pl"]
     item["px"] = {"B": hashlib.sha256(event.payload).digest()[:16]}

@@ -16,8 +16,8 @@ from service.ids import new_event_id
 from service.settings import Settings
 from service.store import items
 from service.store.base import DuplicateEventId, NewEvent
+from service.store.batch_client import BatchClient
 from service.store.coalescer import Coalescer
-from service.store.dynamo_client import client_config
 from service.store.dynamodb import DynamoStore
 from tests.conftest import create_dynamo_tables, free_port
 from tests.store.helpers import DAY, NOW, claim
@@ -56,10 +56,10 @@ async def raw_items(store: DynamoStore, tenant: str) -> dict[str, dict[str, obje
 # -- payloads --------------------------------------------------------------------------------
 
 
-async def test_a_small_payload_is_stored_compressed_in_the_event_item(
+async def test_a_payload_that_compresses_into_the_event_item_is_stored_there(
     store: DynamoStore, acme: str
 ) -> None:
-    payload = b'{"event_type": "customer.created", "note": "' + b"repeat " * 60 + b'"}'
+    payload = b'{"event_type": "customer.created", "note": "' + b"repeat " * 200 + b'"}'
     created = event(payload)
     await store.insert_events(acme, [created], idempotency=None, now=NOW)
 
@@ -138,13 +138,14 @@ async def test_creates_made_together_go_out_in_one_batch_write(
 async def lost_answers(dynamodb_settings: Settings, store: DynamoStore) -> AsyncIterator[Coalescer]:
     """A coalescer whose batch writes never get an answer (a dead endpoint), as when one lands
     but its answer is lost: it must fall back to conditional creates through the good client."""
-    async with aioboto3.Session().client(
-        "dynamodb",
-        endpoint_url=f"http://127.0.0.1:{free_port()}",
-        region_name="us-east-1",
-        config=client_config(retries=False),
-    ) as dead:
+    dead = BatchClient(
+        aioboto3.Session(), endpoint_url=f"http://127.0.0.1:{free_port()}", region="us-east-1"
+    )
+    await dead.start()
+    try:
         yield Coalescer(store._db, dead, dynamodb_settings.events_table)
+    finally:
+        await dead.close()
 
 
 async def test_after_a_lost_answer_each_create_is_made_conditionally(
