@@ -24,6 +24,15 @@ from service.timings import Timings
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25)
 STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# trigger_events_<outcome>_total: what the store's answers said happened to events
+EVENT_OUTCOMES = {
+    "created": "Events stored (each event of a batch counts).",
+    "claimed": "Events leased to a claim.",
+    "acked": "Events acknowledged (an idempotent repeat counts).",
+    "released": "Leases ended by a release.",
+    "dead_lettered": "Events a claim made dead: claimed max_attempts times already.",
+    "redriven": "Events redriven (dead or undelivered).",
+}
 
 
 class Metrics:
@@ -39,14 +48,8 @@ class Metrics:
             ("operation", "error"),
             registry=registry,
         )
-        self.created = self._events("created", "Events stored (each event of a batch counts).")
-        self.claimed = self._events("claimed", "Events leased to a claim.")
-        self.acked = self._events("acked", "Events acknowledged (an idempotent repeat counts).")
-        self.released = self._events("released", "Leases ended by a release.")
-        self.dead_lettered = self._events(
-            "dead_lettered", "Events a claim made dead: claimed max_attempts times already."
-        )
-        self.redriven = self._events("redriven", "Events redriven (dead or undelivered).")
+        # outcome -> events; plain numbers like the timings: one goes up on most requests
+        self.events = dict.fromkeys(EVENT_OUTCOMES, 0)
         self._exported = _Exported(self)
         registry.register(self._exported)
 
@@ -56,9 +59,6 @@ class Metrics:
     def watch(self, auth: Authenticator, notifier: Notifier) -> None:
         """Export the key cache's counters and the long-poll waiters of these."""
         self._exported.auth, self._exported.notifier = auth, notifier
-
-    def _events(self, outcome: str, help: str) -> Counter:
-        return Counter(f"trigger_events_{outcome}", help, registry=self.registry)
 
 
 class _Exported:
@@ -79,6 +79,10 @@ class _Exported:
         )
         for key, counts in metrics.requests.snapshot(3).items():
             requests.add_metric(key, sum(counts[:-1]))
+        events = [
+            CounterMetricFamily(f"trigger_events_{outcome}", help, value=metrics.events[outcome])
+            for outcome, help in EVENT_OUTCOMES.items()
+        ]
         lookups = CounterMetricFamily(
             "trigger_api_key_lookups",
             "API key lookups, by whether the key cache answered (hit) or the store (miss).",
@@ -99,6 +103,7 @@ class _Exported:
                 "Time of each store call, failed ones included, by operation.",
                 ("operation",),
             ),
+            *events,
             lookups,
             GaugeMetricFamily(
                 "trigger_long_poll_waiters",

@@ -49,21 +49,18 @@ class AccessLog:
         request_id = scope.get(REQUEST_ID_KEY)
         tenant = scope.get(TENANT_KEY)
         # One f-string: each `+` of a piece would make one more string.
-        self._lines.append(
-            f"ts={self._now()} level=info msg=request"
-            f"{'' if request_id is None else ' request_id=' + _plain(request_id)}"
-            f"{'' if tenant is None else ' tenant=' + _plain(tenant)}"
-            f" method={scope['method']} route={route} status={status}"
-            f" duration_ms={seconds * 1000:.2f} bytes={sent}\n"
-        )
-
-    def _now(self) -> str:
         millis = time.time_ns() // 1_000_000
         second, milli = divmod(millis, 1000)
         if second != self._second:
             # strftime costs more than the rest of the line: once a second is enough.
             self._second, self._stamp = second, utc_second(second)
-        return f"{self._stamp}.{milli:03d}Z"
+        self._lines.append(
+            f"ts={self._stamp}.{milli:03d}Z level=info msg=request"
+            f"{'' if request_id is None else ' request_id=' + _plain(request_id)}"
+            f"{'' if tenant is None else ' tenant=' + _plain(tenant)}"
+            f" method={scope['method']} route={route} status={status}"
+            f" duration_ms={seconds * 1000:.2f} bytes={sent}\n"
+        )
 
     def flush(self) -> None:
         lines = "".join(self._lines)
@@ -75,6 +72,8 @@ class AccessLog:
 
 def _plain(text: str) -> str:
     # Request ids are visible ASCII and tenants are names: quoting is rare, a regex every time not.
+    if text.isalnum():  # the ids made here
+        return text
     if '"' in text or "=" in text or "\\" in text or " " in text or not text.isprintable():
         return value(text)
     return text

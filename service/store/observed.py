@@ -34,6 +34,7 @@ class ObservedStore(Store):
     def __init__(self, store: Store, metrics: Metrics) -> None:
         self._store = store
         self._metrics = metrics
+        self._events = metrics.events
 
     async def _timed(self, operation: str, call: Awaitable[T]) -> T:
         started = time.perf_counter()
@@ -70,7 +71,7 @@ class ObservedStore(Store):
             self._store.insert_events(tenant, events, idempotency=idempotency, now=now),
         )
         if held is None:
-            self._metrics.created.inc(len(events))
+            self._events["created"] += len(events)
         return held
 
     async def get_event(self, tenant: str, event_id: str, *, now: int) -> Event | None:
@@ -91,7 +92,7 @@ class ObservedStore(Store):
             "ack_events",
             self._store.ack_events(tenant, event_ids, now=now, expires_at=expires_at),
         )
-        self._metrics.acked.inc(len(found))
+        self._events["acked"] += len(found)
         return found
 
     async def delete_event(self, tenant: str, event_id: str, *, now: int) -> bool:
@@ -108,8 +109,8 @@ class ObservedStore(Store):
                 tenant, limit=limit, lease_until=lease_until, max_attempts=max_attempts, now=now
             ),
         )
-        self._metrics.claimed.inc(len(claim.leased))
-        self._metrics.dead_lettered.inc(len(claim.dead))
+        self._events["claimed"] += len(claim.leased)
+        self._events["dead_lettered"] += len(claim.dead)
         return claim
 
     async def count_claimable(self, tenant: str, *, up_to: int, now: int) -> int:
@@ -134,7 +135,7 @@ class ObservedStore(Store):
             ),
         )
         if outcome == "released":
-            self._metrics.released.inc()
+            self._events["released"] += 1
         return outcome
 
     async def extend_lease(
@@ -153,7 +154,7 @@ class ObservedStore(Store):
         outcomes = await self._timed(
             "redrive_events", self._store.redrive_events(tenant, event_ids, now=now)
         )
-        self._metrics.redriven.inc(sum(outcome == "redriven" for outcome in outcomes.values()))
+        self._events["redriven"] += sum(outcome == "redriven" for outcome in outcomes.values())
         return outcomes
 
     async def backlog(self, tenant: str, *, now: int) -> Backlog:
