@@ -48,12 +48,12 @@ class AccessLog:
             asyncio.get_running_loop().call_soon(self.flush)
         request_id = scope.get(REQUEST_ID_KEY)
         tenant = scope.get(TENANT_KEY)
-        # One f-string: each `+` of a piece would make one more string.
         millis = time.time_ns() // 1_000_000
         second, milli = divmod(millis, 1000)
         if second != self._second:
             # strftime costs more than the rest of the line: once a second is enough.
             self._second, self._stamp = second, utc_second(second)
+        # One f-string: each `+` of a piece would make one more string.
         self._lines.append(
             f"ts={self._stamp}.{milli:03d}Z level=info msg=request"
             f"{'' if request_id is None else ' request_id=' + _plain(request_id)}"
