@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from service.settings import Shards, TenantShards
 from service.store.schema import DEFAULT_EVENTS_TABLE, DEFAULT_KEYS_TABLE
 from service.typed_settings import Given, Text, convert
 
@@ -105,6 +106,10 @@ class DeploySettings:
     alarm_oldest_age_seconds: Positive = 900
     alarm_5xx_percent: Percent = 1
     alarm_5xx_min_requests: Positive = 300
+    # DynamoDB partition keys per tenant (TRIGGER_SHARDS, TRIGGER_TENANT_SHARDS): raise them
+    # for a tenant whose writes approach one partition's limit; never lower them.
+    shards: Shards = 1
+    tenant_shards: TenantShards = ""
 
     def __post_init__(self) -> None:
         for role, cpu, memory in (

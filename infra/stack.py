@@ -80,6 +80,8 @@ class TriggerApiStack(Stack):
                 "TRIGGER_EVENTS_TABLE": self.data.events.table_name,
                 "TRIGGER_KEYS_TABLE": self.data.keys.table_name,
                 "AWS_DEFAULT_REGION": self.region,
+                "TRIGGER_SHARDS": str(settings.shards),
+                "TRIGGER_TENANT_SHARDS": settings.tenant_shards,
                 SERVICE_ENV: metrics.service,
             },
             settings=settings,

@@ -12,6 +12,7 @@ from starlette.types import ASGIApp
 from service.auth import Authenticator
 from service.clock import now_ms
 from service.context import Context
+from service.housekeeping import Housekeeping
 from service.metrics import Metrics
 from service.notifier import Notifier
 from service.observed import AccessLog, Observed
@@ -52,9 +53,12 @@ def create_app(settings: Settings | None = None) -> App:
 
             notifier = Notifier(count_claimable)
             metrics.watch(auth, notifier)
+            housekeeping = Housekeeping(store, service=settings.metrics_service)
+            housekeeping.start()
             try:
-                yield {"ctx": Context(settings, store, auth, notifier, document)}
+                yield {"ctx": Context(settings, store, auth, notifier, housekeeping, document)}
             finally:
+                await housekeeping.close()
                 await notifier.close()
 
     return App(

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from service.auth import Authenticator
 from service.cursors import CursorCodec
+from service.housekeeping import Housekeeping
 from service.notifier import Notifier
 from service.settings import Settings
 from service.store.base import Store
@@ -17,6 +18,7 @@ class Context:
     store: Store
     auth: Authenticator
     notifier: Notifier
+    housekeeping: Housekeeping
     openapi: bytes
     _cursors: CursorCodec | None = field(default=None, init=False)
 

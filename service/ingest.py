@@ -136,6 +136,7 @@ async def _insert(
     held = await ctx.store.insert_events(tenant, events, idempotency=record, now=now)
     if held is None:
         ctx.notifier.notify(tenant, len(events))
+        ctx.housekeeping.created += len(events)
         return None
     assert record is not None
     if held.body_hash != record.body_hash:

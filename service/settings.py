@@ -78,6 +78,12 @@ class Settings:
         env="TRIGGER_TENANT_SHARDS",
         help="per-tenant shard counts over TRIGGER_SHARDS, e.g. acme=16,globex=8",
     )
+    metrics_service: str = setting(
+        "",
+        env="TRIGGER_METRICS_SERVICE",
+        help="the Service dimension of the backlog metrics written for CloudWatch (EMF) every"
+        " minute; none are written when empty",
+    )
     dynamodb_endpoint: HttpUrl | None = setting(
         None, env="AWS_ENDPOINT_URL_DYNAMODB", help="DynamoDB Local or a test server"
     )

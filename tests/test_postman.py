@@ -66,6 +66,7 @@ def test_the_collection_covers_every_route_with_assertions() -> None:
         "POST /v1/events/{id}/extend",
         "POST /v1/events/{id}/redrive",
         "POST /v1/events/redrive",
+        "GET /v1/stats",
     }
 
 

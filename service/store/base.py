@@ -203,6 +203,16 @@ class Store(abc.ABC):
     async def backlog(self, tenant: str, *, now: int) -> Backlog:
         """The tenant's backlog, at O(1) cost whatever its size."""
 
+    @abc.abstractmethod
+    async def sweep_expired(self, tenant: str, *, now: int) -> int:
+        """Delete the tenant's expired undelivered and dead events, counting them out of the
+        backlog; how many went."""
+
+    @abc.abstractmethod
+    async def take_lease(self, name: str, holder: str, until: int, *, now: int) -> bool:
+        """Hold lease `name` until `until` if it is free, ran out, or `holder` holds it: a
+        chore one process of a deployment does at a time."""
+
     # -- API keys -----------------------------------------------------------------------------
 
     @abc.abstractmethod

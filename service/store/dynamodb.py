@@ -115,6 +115,7 @@ _DELETE = Op(
     update="SET #st = :gone, #ex = :now, #ttl = :ttl REMOVE #sp, #ck, #tk, #pl, #at, #ls, #av,"
     " #er, #dl",
 )
+_EXPIRED = Op(_NAMES, condition="attribute_exists(#pk) AND #ex <= :now")
 _MAX_TRANSACTION = 100
 _TRANSACTION_ATTEMPTS = 4
 _CLAIM_SLACK = 5  # extra candidates per query, for events another claim takes meanwhile
@@ -819,6 +820,66 @@ class DynamoStore(Store):
 
         firsts = [event for event in await run_all(first(s) for s in shards) if event]
         return min(firsts, key=lambda event: event.id).created_at if firsts else None
+
+    @unavailable_on_failure
+    async def sweep_expired(self, tenant: str, *, now: int) -> int:
+        """Events created before the undelivered retention window are past their expiry: delete
+        them (DynamoDB TTL would, later, without counting them out)."""
+        shards = range((await self._shards()).widest(tenant))
+        before = first_id_at(now - self._undelivered_ms)
+
+        async def sweep(shard: int, status: Status) -> int:
+            request: QueryInputTypeDef = {
+                "TableName": self._events,
+                "IndexName": STATUS_INDEX,
+                "KeyConditionExpression": "#sp = :sp AND #sk < :before",
+                "ExpressionAttributeNames": _NAMES.of("#sp", "#sk"),
+                "ExpressionAttributeValues": {
+                    ":sp": text(codec.status_pk(tenant, shard, status)),
+                    ":before": text(before),
+                },
+            }
+            swept = 0
+            async for item in query_all(self._db, request):
+                if await self._delete_expired(tenant, shard, item[SK]["S"], now):
+                    swept += 1
+            return swept
+
+        counts = await run_all(
+            sweep(shard, status) for shard in shards for status in ("undelivered", "dead")
+        )
+        return sum(counts)
+
+    async def _delete_expired(self, tenant: str, shard: int, event_id: str, now: int) -> bool:
+        try:
+            response = await self._db.delete_item(
+                TableName=self._events,
+                Key=codec.event_key(tenant, shard, event_id),
+                ConditionExpression=_EXPIRED.condition,
+                ExpressionAttributeNames=_EXPIRED.names,
+                ExpressionAttributeValues={":now": number(now)},
+                ReturnValues="ALL_OLD",
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        old: Item | None = response.get("Attributes")
+        if not old:
+            return False
+        status = codec.status_of(old)
+        self.counters.count(
+            tenant,
+            undelivered=-(status == "undelivered"),
+            dead=-(status == "dead"),
+        )
+        if "px" in old:
+            await self._db.delete_item(
+                TableName=self._events, Key=codec.payload_key(tenant, shard, event_id)
+            )
+        return True
+
+    @unavailable_on_failure
+    async def take_lease(self, name: str, holder: str, until: int, *, now: int) -> bool:
+        return await self.keys.take_lease(name, holder, until, now)
 
     # -- API keys ---------------------------------------------------------------------------------
 

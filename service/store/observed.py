@@ -160,6 +160,12 @@ class ObservedStore(Store):
     async def backlog(self, tenant: str, *, now: int) -> Backlog:
         return await self._timed("backlog", self._store.backlog(tenant, now=now))
 
+    async def sweep_expired(self, tenant: str, *, now: int) -> int:
+        return await self._timed("sweep_expired", self._store.sweep_expired(tenant, now=now))
+
+    async def take_lease(self, name: str, holder: str, until: int, *, now: int) -> bool:
+        return await self._timed("take_lease", self._store.take_lease(name, holder, until, now=now))
+
     async def put_api_key(self, key: ApiKey) -> None:
         await self._timed("put_api_key", self._store.put_api_key(key))
 

@@ -43,7 +43,7 @@ T = TypeVar("T")
 
 # Bumped whenever the tables change; a file made with another version is refused (this store is
 # unreleased, so there is nothing to migrate yet).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     tenant       TEXT    NOT NULL,
@@ -229,6 +229,31 @@ class SqliteStore(Store):
             return int(events)
 
         return await self._writer.submit(purge)
+
+    async def sweep_expired(self, tenant: str, *, now: int) -> int:
+        # The periodic purge does this for every tenant (and delivered events) each minute.
+        def sweep(db: sqlite3.Connection) -> int:
+            expired = db.execute(
+                "DELETE FROM events WHERE tenant = ? AND expires_at <= ? AND status != 1"
+                " RETURNING tenant, status",
+                (tenant, now),
+            ).fetchall()
+            counts.forget_expired(db, expired, now)
+            return len(expired)
+
+        return await self._writer.submit(sweep)
+
+    async def take_lease(self, name: str, holder: str, until: int, *, now: int) -> bool:
+        def take(db: sqlite3.Connection) -> bool:
+            taken = db.execute(
+                "INSERT INTO leases VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE"
+                " SET holder = excluded.holder, until = excluded.until"
+                " WHERE leases.until <= ? OR leases.holder = excluded.holder RETURNING 1",
+                (name, holder, until, now),
+            ).fetchone()
+            return taken is not None
+
+        return await self._writer.submit(take)
 
     async def backlog(self, tenant: str, *, now: int) -> Backlog:
         return await self._read(lambda db: counts.read(db, tenant, now))

@@ -20,6 +20,11 @@ CREATE TABLE IF NOT EXISTS backlog (
     undelivered INTEGER NOT NULL DEFAULT 0,
     dead        INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS leases (
+    name   TEXT PRIMARY KEY,
+    holder TEXT    NOT NULL,
+    until  INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS lease_ends (
     tenant TEXT    NOT NULL,
     minute INTEGER NOT NULL,

@@ -99,11 +99,14 @@ def synth_scale_to_zero(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 
 @pytest.fixture(scope="session")
 def synth_https(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """The same app with a certificate in context: HTTPS plus a redirect from HTTP."""
+    """The same app with a certificate in context: HTTPS plus a redirect from HTTP; and more
+    shards."""
     return synthesize(
         tmp_path_factory.mktemp("cdk.out.https"),
         certificateArn=CERTIFICATE_ARN,
         domainName=DOMAIN_NAME,
+        shards="4",  # as `-c shards=4` gives it
+        tenantShards="acme=16",
     )
 
 

@@ -157,3 +157,9 @@ def test_every_accepted_log_retention_has_a_cloudwatch_value() -> None:
     from infra.stack import retention_days
 
     assert [retention_days(days) for days in LOG_RETENTION_DAYS]
+
+
+def test_docs_deploy_lists_every_context_key() -> None:
+    table = (CDK_JSON.parent.parent / "docs" / "DEPLOY.md").read_text().split("## Settings")[1]
+    table = table.split("\n## ")[0]
+    assert all(f"`{key}`" in table for key in DeploySettings.context_keys())

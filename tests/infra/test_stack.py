@@ -4,6 +4,7 @@ by property)."""
 from __future__ import annotations
 
 from service.cli import GRACEFUL_SHUTDOWN_SECONDS
+from service.settings import load_settings
 from service.store import schema
 from tests.infra.conftest import (
     AZS,
@@ -77,7 +78,17 @@ def test_api_task_is_configured_for_its_tables_behind_the_proxy(synth: Synth) ->
     assert environment["TRIGGER_KEYS_TABLE"] == {"Ref": table_id(synth, schema.DEFAULT_KEYS_TABLE)}
     assert environment["AWS_DEFAULT_REGION"] == REGION
     assert environment["FORWARDED_ALLOW_IPS"] == "*"
+    assert (environment["TRIGGER_SHARDS"], environment["TRIGGER_TENANT_SHARDS"]) == ("1", "")
     assert api["PortMappings"] == [{"ContainerPort": 8000, "Protocol": "tcp"}]
+
+
+def test_the_shard_settings_reach_the_api_as_the_service_reads_them(synth_https: Synth) -> None:
+    environment = container_environment(synth_https, "api")
+    given = {name: value for name, value in environment.items() if isinstance(value, str)}
+
+    settings = load_settings(environ=given)
+
+    assert (settings.shards, settings.tenant_shards) == (4, "acme=16")
 
 
 def test_load_balancer_checks_health_on_the_health_route(synth: Synth) -> None:

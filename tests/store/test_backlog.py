@@ -3,7 +3,8 @@ undelivered event exactly."""
 
 from __future__ import annotations
 
-from service.store.base import Backlog, Store
+from service.ids import new_event_id
+from service.store.base import Backlog, NewEvent, Store
 from tests.store.helpers import DAY, NOW, claim, insert, release
 
 
@@ -70,3 +71,29 @@ async def test_the_oldest_is_the_oldest_still_undelivered(store: Store, acme: st
     await store.delete_event(acme, old[1].id, now=NOW)
 
     assert (await store.backlog(acme, now=NOW)).oldest_undelivered_at == NOW
+
+
+async def test_a_sweep_counts_expired_undelivered_and_dead_events_out(
+    store: Store, acme: str
+) -> None:
+    short = [NewEvent(new_event_id(NOW), NOW, b"{}", NOW + 1_000) for _ in range(3)]
+    await store.insert_events(acme, short, idempotency=None, now=NOW)
+    found = await claim(store, acme, limit=1, max_attempts=1)  # leases short[0]
+    assert found.leased[0].id == short[0].id
+    token = found.leased[0].lease_token
+    assert token is not None
+    await release(store, acme, short[0].id, token, now=NOW + 1)
+    assert (await claim(store, acme, limit=1, max_attempts=1, now=NOW + 2)).dead == [short[0].id]
+    assert await counts(store, acme, NOW + 3) == (2, 1, 1, NOW)
+
+    # Made more than the retention ago, as every sweep finds its expired events; one event made
+    # with them but kept longer stays. (Ids made in the future would make every later id in
+    # this process sort after them.)
+    later = NOW + 30 * DAY + 1
+    kept = NewEvent(new_event_id(NOW), NOW, b"{}", later + DAY)
+    await store.insert_events(acme, [kept], idempotency=None, now=NOW)
+    swept = await store.sweep_expired(acme, now=later)
+
+    assert swept == 3
+    backlog = await store.backlog(acme, now=later)
+    assert (backlog.undelivered, backlog.dead) == (1, 0)
