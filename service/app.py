@@ -7,32 +7,52 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from service.auth import Authenticator
 from service.clock import now_ms
 from service.context import Context
 from service.housekeeping import Housekeeping
+from service.metrics import Metrics
 from service.notifier import Notifier
+from service.observed import AccessLog, Observed
 from service.openapi import openapi_document
 from service.problems import EXCEPTION_HANDLERS
 from service.routes import ROUTES
 from service.settings import Settings, load_settings
 from service.store import open_store
+from service.store.observed import ObservedStore
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+class App(Starlette):
+    """Starlette, observed from outside all its layers (`service/observed.py`); `metrics` holds
+    its own registry, which `trigger-api serve` serves on the metrics port."""
+
+    def __init__(self, metrics: Metrics, access_log: AccessLog | None, **options: Any) -> None:
+        self.metrics = metrics
+        self._access_log = access_log
+        super().__init__(**options)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return Observed(super().build_middleware_stack(), self.metrics, self._access_log)
+
+
+def create_app(settings: Settings | None = None) -> App:
     settings = settings or load_settings()
     document = openapi_document()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        async with open_store(settings) as store:
+        async with open_store(settings) as opened:
+            store = ObservedStore(opened, metrics)
             auth = Authenticator(store, ttl=settings.api_key_cache_seconds)
 
             async def count_claimable(tenant: str, up_to: int) -> int:
                 return await store.count_claimable(tenant, up_to=up_to, now=now_ms())
 
             notifier = Notifier(count_claimable)
+            metrics.watch(auth, notifier)
             housekeeping = Housekeeping(store, service=settings.metrics_service)
             housekeeping.start()
             try:
@@ -41,7 +61,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await housekeeping.close()
                 await notifier.close()
 
-    app = Starlette(
+    app = App(
+        metrics,
+        AccessLog() if settings.access_log else None,
         routes=ROUTES,
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,

@@ -24,6 +24,7 @@ from service.problems import unauthorized
 from service.store.base import ApiKey, Store
 
 KEY_PREFIX = "tk_"
+TENANT_KEY = "trigger.tenant"  # where `tenant_of` leaves it in the scope, for the access log
 KEY_SHAPE = re.compile(r"tk_[A-Za-z0-9_-]{43}")  # what generate_key makes, and nothing else
 # The cache holds at most 4 MiB, counted as ENTRY_BYTES per entry (the 46-character token, the
 # stored key's hash and tenant, and the cache's own links) plus the tenant's name: at most
@@ -62,6 +63,8 @@ class Authenticator:
             maxsize=max_bytes, ttl=ttl, timer=time.monotonic, getsizeof=_entry_bytes
         )
         self._pending: dict[str, asyncio.Task[ApiKey | None]] = {}
+        self.hits = 0  # lookups the cache answered; read by the metrics
+        self.misses = 0  # lookups that went to the store
 
     @property
     def cached(self) -> tuple[int, int]:
@@ -79,14 +82,18 @@ class Authenticator:
         key = await self._lookup(token)
         if key is None or not key.active:
             raise unauthorized("Unknown or revoked API key.")
+        request.scope[TENANT_KEY] = key.tenant
         return key.tenant
 
     async def _lookup(self, token: str) -> ApiKey | None:
         """The cached answer, else one store read however many requests wait for it."""
         try:
-            return self._cache[token]  # only well-formed tokens are ever cached
+            key = self._cache[token]  # only well-formed tokens are ever cached
         except KeyError:
             pass
+        else:
+            self.hits += 1
+            return key
         if not KEY_SHAPE.fullmatch(token):  # cannot be a key: no lookup, no cache entry
             return None
         pending = self._pending.get(token)
@@ -98,6 +105,7 @@ class Authenticator:
         return await asyncio.shield(pending)
 
     async def _fetch(self, token: str) -> ApiKey | None:
+        self.misses += 1
         key = await self._store.get_api_key(hash_key(token))
         self._cache[token] = key
         return key

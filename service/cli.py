@@ -14,23 +14,30 @@ import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
+from service import logfmt
 from service.auth import hash_key, key_id, mint_key
 from service.settings import Settings, SettingsError, load_settings
-from service.startup import check_aws, explain, listen, opened, report
+from service.startup import ConfigError, check_aws, explain, listen, opened, report
 from service.store.base import Store
 from service.typed_settings import add_flags
+
+if TYPE_CHECKING:
+    from service.app import App
 
 DEMO_TENANTS = ("acme", "globex", "initech")
 TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 # The settings offered as flags: the store's on every command, the address on `serve`.
 STORE_FLAGS = ("store", "db", "events_table", "keys_table")
-SERVE_FLAGS = ("host", "port")
+SERVE_FLAGS = ("host", "port", "metrics_port", "access_log")
 # uvicorn's exit status when the application fails to start.
 STARTUP_FAILURE = 3
 # How long `serve` lets in-flight requests finish on SIGTERM; whatever stops the process (compose,
 # ECS) must wait longer than this before its SIGKILL.
 GRACEFUL_SHUTDOWN_SECONDS = 25
+
+log = logging.getLogger("trigger_api")
 
 
 class CommandError(Exception):
@@ -71,7 +78,6 @@ def _parser() -> argparse.ArgumentParser:
 
     serve_parser = commands.add_parser("serve", parents=[store_options], help="run the service")
     add_flags(serve_parser, Settings, SERVE_FLAGS)
-    serve_parser.add_argument("--access-log", action="store_true", help="log every request")
     serve_parser.set_defaults(command=serve)
 
     seed_parser = commands.add_parser(
@@ -128,9 +134,12 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
     from service.app import create_app
     from service.protocol import Limits, Server, limited_protocol
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s %(message)s")
-    # The port first: if it is taken, nothing is seeded and no demo key is printed to be lost.
+    logfmt.configure()
+    # The ports first: if one is taken, nothing is seeded and no demo key is printed to be lost.
     sock = listen(settings)
+    app = create_app(settings)
+    if settings.metrics_port is not None:
+        _serve_metrics(app, settings)
     _runs(_prepare, create=True)(settings, args)
     # uvicorn drains in-flight requests on SIGTERM/SIGINT, then re-raises the signal to the
     # handler it found: make that handler end the process with status 0, a clean stop.
@@ -138,12 +147,13 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
         signal.signal(stop, _exit_cleanly)
     limits = Limits(settings.header_timeout, settings.body_timeout, settings.max_header_bytes)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
         http=limited_protocol(limits),
-        access_log=args.access_log,
+        access_log=False,  # the app writes its own, with request ids and tenants
+        log_config=None,  # uvicorn's records go to the root logger: logfmt, like ours
         proxy_headers=True,  # the ALB's X-Forwarded-*; trusted from FORWARDED_ALLOW_IPS
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         log_level="info",
@@ -152,6 +162,26 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
     server.run(sockets=[sock])
     if not server.started:
         raise SystemExit(STARTUP_FAILURE)
+
+
+def _serve_metrics(app: App, settings: Settings) -> None:
+    """Bind the metrics port before anything else starts, or stop with one line."""
+    from prometheus_client import disable_created_metrics
+
+    from service.metrics import serve_metrics
+
+    assert settings.metrics_port is not None
+    # A `_created` series beside each counter and histogram would only double their number.
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+    try:
+        server = serve_metrics(app.metrics.registry, settings.host, settings.metrics_port)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot serve metrics on {settings.host}:{settings.metrics_port}"
+            f" (--metrics-port/TRIGGER_METRICS_PORT): {error.strerror or error}"
+        ) from None
+    url = f"http://{settings.host}:{server.server_port}/metrics"
+    log.info("serving metrics", extra={"fields": {"url": url}})
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

@@ -94,8 +94,22 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
     return problem_response(request, ApiError(exc.status_code, code, detail, exc.headers))
 
 
+def _about(request: Request, exc: Exception) -> dict[str, object]:
+    """A failed request, for a log line a client's report can be matched with (`request_id`)."""
+    route = request.scope.get("route")
+    return {
+        "fields": {
+            "request_id": request_id(request),
+            "method": request.method,
+            "route": getattr(route, "path", None),
+            "path": request.url.path,
+            "error": repr(exc),
+        }
+    }
+
+
 async def on_store_error(request: Request, exc: Exception) -> Response:
-    log.warning("store unavailable: %s %s: %r", request.method, request.url.path, exc)
+    log.warning("store unavailable", extra=_about(request, exc))
     return problem_response(
         request,
         ApiError(
@@ -115,7 +129,7 @@ async def on_client_disconnect(request: Request, exc: Exception) -> Response:
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error: %s %s", request.method, request.url.path, exc_info=exc)
+    log.error("unhandled error", exc_info=exc, extra=_about(request, exc))
     return problem_response(request, ApiError(500, "internal_error", "An internal error occurred."))
 
 

@@ -13,7 +13,7 @@ import os
 from starlette.requests import Request
 
 MAX_LENGTH = 128
-_SCOPE_KEY = "trigger.request_id"
+SCOPE_KEY = "trigger.request_id"
 # Made ids: a random per-process prefix and a counter: unique, and far cheaper than uuid4.
 _PREFIX = os.urandom(8).hex()
 _COUNTER = itertools.count(1)
@@ -27,11 +27,11 @@ def _acceptable(value: str) -> bool:
 def request_id(request: Request) -> str:
     """This request's id, decided once and kept in its scope."""
     scope = request.scope
-    known: str | None = scope.get(_SCOPE_KEY)
+    known: str | None = scope.get(SCOPE_KEY)
     if known is None:
         given = request.headers.get("x-request-id")
         known = given if given and _acceptable(given) else new_request_id()
-        scope[_SCOPE_KEY] = known
+        scope[SCOPE_KEY] = known
     return known
 
 

@@ -52,6 +52,15 @@ class Settings:
     )
     host: Text = setting("127.0.0.1", env="TRIGGER_HOST", help="bind address")
     port: Port = setting(8000, env="TRIGGER_PORT", help="port")
+    metrics_port: Port | None = setting(
+        None,
+        env="TRIGGER_METRICS_PORT",
+        metavar="PORT",
+        help="serve Prometheus metrics on this port of the same address, never the service's",
+    )
+    access_log: bool = setting(
+        True, env="TRIGGER_ACCESS_LOG", help="one logfmt line per request on stderr"
+    )
     delivered_retention_days: Days = setting(
         7, env="TRIGGER_DELIVERED_RETENTION_DAYS", help="days an event is kept after delivery"
     )
@@ -93,6 +102,14 @@ class Settings:
     )
     region: str | None = None  # AWS_DEFAULT_REGION or AWS_REGION
     api_key_cache_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.metrics_port == self.port and self.port != 0:
+            # The load balancer routes every path of the service's port to the public.
+            raise ValueError(
+                f"TRIGGER_METRICS_PORT must not be the service's port ({self.port}):"
+                " metrics are never served on the public port"
+            )
 
     @property
     def shards_by_tenant(self) -> dict[str, int]:

@@ -63,13 +63,21 @@ def add_flags(
     for name in fields if names is None else names:
         field = fields[name]
         help, env = field.metadata["help"], field.metadata["env"]
+        default = "none" if field.default is None else field.default
+        origin = f"{env}, default {default}" if env else f"default {default}"
         if field.default is False:
             parser.add_argument(
                 _flag(name), dest=name, action="store_true", default=None, help=help
             )
+        elif field.default is True:  # `--name`, and `--no-name` to turn it off
+            parser.add_argument(
+                _flag(name),
+                dest=name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=f"{help} ({origin})",
+            )
         else:
-            default = "none" if field.default is None else field.default
-            origin = f"{env}, default {default}" if env else f"default {default}"
             parser.add_argument(
                 _flag(name),
                 dest=name,

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 # Fake AWS settings, so nothing here can reach a real account.
 for _name, _value in {
@@ -303,6 +304,10 @@ class Server:
     def stdout(self) -> str:
         return self.stdout_path.read_text()
 
+    @property
+    def stderr(self) -> str:
+        return self.stdout_path.with_suffix(".err").read_text()
+
     def keys(self) -> dict[str, str]:
         """The demo keys `serve` printed: {"acme": "tk_…", …}."""
         return {
@@ -314,3 +319,24 @@ class Server:
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
         self.process.send_signal(sig)
         return self.process.wait(timeout=30)
+
+
+class Scrape:
+    """One scrape's samples, looked up by name and labels; a series not there counts 0."""
+
+    def __init__(self, url: str) -> None:
+        text = httpx.get(url, timeout=10).text
+        self.samples = {
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
+    def __call__(self, name: str, **labels: str) -> float:
+        return self.samples.get((name, frozenset(labels.items())), 0.0)
+
+    def names(self) -> set[str]:
+        return {name for name, _labels in self.samples}
+
+    def labelled(self, name: str) -> dict[frozenset[tuple[str, str]], float]:
+        return {labels: value for (found, labels), value in self.samples.items() if found == name}

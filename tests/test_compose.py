@@ -87,7 +87,7 @@ def test_init_creates_tables_then_seeds_and_hands_the_keys_to_the_worker(
 
 def test_api_is_published_on_loopback_only_with_a_healthcheck(services: dict[str, Any]) -> None:
     api = services["api"]
-    assert api["ports"] == ["127.0.0.1:8000:8000"]
+    assert api["ports"][0] == "127.0.0.1:8000:8000"
     assert api["command"][:2] == ["trigger-api", "serve"]
     assert "dynamodb" in api["command"]
     test = api["healthcheck"]["test"]
@@ -96,6 +96,21 @@ def test_api_is_published_on_loopback_only_with_a_healthcheck(services: dict[str
     for service in services.values():
         for port in service.get("ports", []):
             assert str(port).startswith("127.0.0.1:"), port
+
+
+def test_metrics_are_published_on_loopback_on_ports_of_their_own(
+    services: dict[str, Any],
+) -> None:
+    api, worker = services["api"], services["worker"]
+    api_port = int(api["environment"]["TRIGGER_METRICS_PORT"])
+    worker_port = int(worker["environment"]["WORKER_METRICS_PORT"])
+    assert len({8000, api_port, worker_port}) == 3
+    assert f"127.0.0.1:{api_port}:{api_port}" in api["ports"]
+    # The container's own address, so that the published port reaches it.
+    assert "--host" in api["command"]
+    assert api["command"][api["command"].index("--host") + 1] == "0.0.0.0"
+    assert worker["environment"]["WORKER_METRICS_HOST"] == "0.0.0.0"
+    assert worker["ports"] == [f"127.0.0.1:{worker_port}:{worker_port}"]
 
 
 def test_worker_is_healthy_while_its_heartbeat_is_fresh(services: dict[str, Any]) -> None:

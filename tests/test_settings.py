@@ -97,3 +97,24 @@ def test_connection_limits_default_to_at_most_10_seconds() -> None:
 
     assert 0 < settings.header_timeout <= 10
     assert 0 < settings.body_timeout <= 10
+
+
+def test_metrics_are_off_unless_given_a_port() -> None:
+    assert load_settings({}, {}).metrics_port is None
+    assert load_settings({}, {"TRIGGER_METRICS_PORT": "9100"}).metrics_port == 9100
+
+
+def test_the_metrics_port_cannot_be_the_service_port() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({"metrics_port": "8000"}, {})
+
+    assert str(raised.value) == (
+        "TRIGGER_METRICS_PORT must not be the service's port (8000):"
+        " metrics are never served on the public port"
+    )
+
+
+@pytest.mark.parametrize(("value", "on"), [("false", False), ("0", False), ("TRUE", True)])
+def test_the_access_log_is_on_unless_turned_off(value: str, on: bool) -> None:
+    assert load_settings({}, {}).access_log is True
+    assert load_settings({}, {"TRIGGER_ACCESS_LOG": value}).access_log is on

@@ -27,6 +27,7 @@ class Example:
     mode: Literal["fast", "safe", "off"] = setting("safe", env="EXAMPLE_MODE", help="how")
     label: Text | None = setting(None, env="EXAMPLE_LABEL", help="a name for logs")
     dry_run: bool = setting(False, help="change nothing")
+    audit: bool = setting(True, env="EXAMPLE_AUDIT", help="log each change")
     batch: int = setting(25, help="events per call")  # a flag with no variable
     fixed: str = "from the program"
 
@@ -94,5 +95,21 @@ def test_help_shows_the_variable_and_the_default(capsys: pytest.CaptureFixture[s
     assert "--ratio R share kept (EXAMPLE_RATIO, default 0.5)" in help_text
     assert "--label LABEL a name for logs (EXAMPLE_LABEL, default none)" in help_text
     assert "--dry-run change nothing" in help_text
+    assert "--audit, --no-audit log each change (EXAMPLE_AUDIT, default True)" in help_text
     assert "--batch BATCH events per call (default 25)" in help_text
     assert "--fixed" not in help_text
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "audit"),
+    [
+        ([], {}, True),
+        (["--no-audit"], {}, False),
+        ([], {"EXAMPLE_AUDIT": "false"}, False),
+        (["--audit"], {"EXAMPLE_AUDIT": "false"}, True),
+    ],
+)
+def test_a_setting_on_by_default_is_turned_off_by_a_no_flag_or_its_variable(
+    argv: list[str], environ: dict[str, str], audit: bool
+) -> None:
+    assert load(argv, environ).audit is audit

@@ -17,6 +17,7 @@ from typing import Annotated, Literal, NoReturn
 
 import msgspec
 
+from service.settings import Port
 from service.typed_settings import HttpUrl, Text, add_flags, convert, read, setting
 
 DEFAULT_HANDLER = "worker.handlers:log_event"
@@ -91,6 +92,24 @@ class Settings:
     )
     log_level: LogLevel = setting(
         "info", env="WORKER_LOG_LEVEL", metavar="LEVEL", help="debug, info, warning or error"
+    )
+    metrics_port: Port | None = setting(
+        None,
+        env="WORKER_METRICS_PORT",
+        metavar="PORT",
+        help="serve Prometheus metrics on this port",
+    )
+    metrics_host: Text = setting(
+        "127.0.0.1",
+        env="WORKER_METRICS_HOST",
+        metavar="HOST",
+        help="the metrics port's address (0.0.0.0 to reach it from outside a container)",
+    )
+    throughput_seconds: Seconds = setting(
+        60,
+        env="WORKER_THROUGHPUT_SECONDS",
+        metavar="SECONDS",
+        help="how often to log what was handled and failed, and at what rate; 0: only at exit",
     )
     heartbeat_file: Text | None = setting(
         None,

@@ -7,27 +7,14 @@ attempts=… duration_ms=…`, so a log search for an event id tells its whole s
 from __future__ import annotations
 
 import logging
-import re
 import sys
-import time
 from typing import Any
 
+from service.logfmt import logfmt, timestamp, value
+
+__all__ = ["configure", "log", "logfmt", "logger"]
+
 logger = logging.getLogger("worker")
-
-
-_BARE = re.compile(r'[^\s="\\]+')  # values that need no quotes
-
-
-def _value(value: object) -> str:
-    text = str(value)
-    if _BARE.fullmatch(text):
-        return text
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
-
-
-def logfmt(fields: dict[str, Any]) -> str:
-    return " ".join(f"{key}={_value(value)}" for key, value in fields.items() if value is not None)
 
 
 def log(level: int, msg: str, *, exc_info: BaseException | None = None, **fields: Any) -> None:
@@ -39,13 +26,11 @@ def log(level: int, msg: str, *, exc_info: BaseException | None = None, **fields
 
 class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        millis = int(record.msecs)
-        head = f"ts={stamp}.{millis:03d}Z level={record.levelname.lower()} "
-        line = head + record.getMessage()
+        line = f"ts={timestamp(record.created)} level={record.levelname.lower()} "
+        line += record.getMessage()
         if record.exc_info:
             # A traceback would break one-line-per-record; keep it as one quoted field.
-            line += " traceback=" + _value(self.formatException(record.exc_info))
+            line += " traceback=" + value(self.formatException(record.exc_info))
         return line
 
 

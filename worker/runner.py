@@ -13,9 +13,11 @@ from worker.client import CONNECT_TIMEOUT, REQUEST_TIMEOUT, TenantApi
 from worker.config import Settings
 from worker.handlers import Handler
 from worker.logs import log
+from worker.metrics import WorkerMetrics
 from worker.shutdown import Shutdown
 from worker.tally import Tally
 from worker.tenant import TenantWorker
+from worker.throughput import Throughput
 
 RETRY_BACKOFF = Backoff(base=0.2, cap=10.0)
 HEARTBEAT_SECONDS = 5.0
@@ -32,12 +34,18 @@ async def _beat(path: str | None) -> None:
         await asyncio.sleep(HEARTBEAT_SECONDS)
 
 
-async def run(settings: Settings, handler: Handler, shutdown: Shutdown) -> int:
+async def run(
+    settings: Settings,
+    handler: Handler,
+    shutdown: Shutdown,
+    metrics: WorkerMetrics | None = None,
+) -> int:
     """Run until drained (--once), stopped by `shutdown`, or no tenant can go on.
 
     Returns the exit status: 0, or 1 when no stop was requested and a tenant stopped on an error
     (its key was refused, or the API stayed unreachable in --once mode) or, with --once, a
-    handler failed. The last line logged sums up what was done.
+    handler failed. The last lines logged say what was done: the throughput since the last such
+    line, then the totals.
     """
     log(
         logging.INFO,
@@ -64,12 +72,19 @@ async def run(settings: Settings, handler: Handler, shutdown: Shutdown) -> int:
             )
             for tenant in settings.tenants
         ]
-        heartbeat = asyncio.create_task(_beat(settings.heartbeat_file))
+        if metrics is not None:
+            metrics.tenants = workers
+        throughput = Throughput(lambda: sum((worker.tally for worker in workers), Tally()))
+        background = [asyncio.create_task(_beat(settings.heartbeat_file))]
+        if settings.throughput_seconds > 0:
+            background.append(asyncio.create_task(throughput.every(settings.throughput_seconds)))
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(worker.run(), name=worker.name) for worker in workers]
         finally:
-            heartbeat.cancel()
+            for task in background:
+                task.cancel()
+    throughput.report()
     tally = sum((worker.tally for worker in workers), Tally())
     healthy = all(task.result() for task in tasks) and not (settings.once and tally.failed)
     status = 0 if healthy or shutdown.requested.is_set() else 1

@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any
 
+from service.timings import Timings
 from worker.acks import AckBatcher
 from worker.backoff import retry_delay
 from worker.client import ApiError, TenantApi, Unauthorized, Unavailable
@@ -22,6 +23,7 @@ from worker.handlers import Handler, current_tenant
 from worker.heartbeat import Heartbeat
 from worker.leases import Lease, report
 from worker.logs import log
+from worker.metrics import HANDLER_BUCKETS
 from worker.shutdown import Shutdown, wait_first
 from worker.tally import Tally
 
@@ -46,6 +48,7 @@ class TenantWorker:
         self._settings = settings
         self._shutdown = shutdown
         self.tally = Tally()
+        self.handler_seconds = Timings(HANDLER_BUCKETS)  # by (outcome,): handled or failed
         self._running: dict[asyncio.Task[None], Lease] = {}
         self._releasing: set[asyncio.Task[None]] = set()
         self._settled = asyncio.Event()  # a handler or a release finished
@@ -171,12 +174,18 @@ class TenantWorker:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise  # the wind-down cut it short: it releases the event
+            self._ran("failed", started)
             self._fail(lease, "handler_error", _describe(error), error, _ms_since(started))
         except Exception as error:
+            self._ran("failed", started)
             self._fail(lease, "handler_error", _describe(error), error, _ms_since(started))
         else:
+            self._ran("handled", started)
             self.tally.handled += 1
             self._acks.add(lease, _ms_since(started))
+
+    def _ran(self, outcome: str, started: float) -> None:
+        self.handler_seconds.observe((outcome,), time.monotonic() - started)
 
     def _fail(
         self,

@@ -36,6 +36,13 @@ async def refuse_poison(event: dict[str, Any]) -> None:
         raise ValueError(f"poison event {event['id']}")
 
 
+async def sleep_then_refuse_poison(event: dict[str, Any]) -> None:
+    """Take the payload's `sleep` seconds (a lease may need extending meanwhile), then act as
+    `refuse_poison`."""
+    await asyncio.sleep(float(event["payload"].get("sleep", 0)))
+    await refuse_poison(event)
+
+
 async def record_amount(event: dict[str, Any]) -> None:
     """Record how the payload's `amount` arrived: `<pid> <id> <repr of the amount>`."""
     _record(event, repr(event["payload"].get("amount")))
