@@ -91,7 +91,7 @@ STATUSES: tuple[Status, ...] = ("undelivered", "delivered", "dead")  # by their 
 PURGE_INTERVAL_SECONDS = 60.0
 # Rows deleted per transaction: a purge of many rows is many short writes, between which
 # everyone else's writes go ahead (one transaction of 200,000 rows held them for over a second).
-PURGE_BATCH = 500
+PURGE_BATCH = 200
 
 
 def _connect(path: str) -> sqlite3.Connection:
