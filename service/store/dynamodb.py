@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
-import heapq
 import random
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -47,79 +46,71 @@ from service.store.coalescer import Coalescer
 from service.store.counters import Counters
 from service.store.dynamo_client import (
     Item,
-    Names,
     Op,
     client_config,
     query_all,
     run_all,
     unavailable_on_failure,
 )
-from service.store.items import CLAIM_KEY, PK, SK, STATUS_KEY, TTL, number, text
+from service.store.events_table import BATCH_GET, DAY, LIVE, NAMES, EventsTable
+from service.store.items import CLAIM_KEY, PK, SK, TTL, number, text
 from service.store.keys_table import KeysTable
+from service.store.merge import merge_sorted
 from service.store.schema import CLAIM_INDEX, STATUS_INDEX
 from service.store.shards import DEFAULT, LEAD_MS, REFRESH_SECONDS, ShardPlan
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
-    from types_aiobotocore_dynamodb.literals import ReturnValueType
     from types_aiobotocore_dynamodb.type_defs import QueryInputTypeDef, TransactWriteItemTypeDef
 
-DAY = 86_400_000
-_NAMES = Names({"#pk": PK, "#sk": SK, "#ck": CLAIM_KEY, "#sp": STATUS_KEY, "#ttl": TTL})
-_LIVE = "attribute_exists(#pk) AND #ex > :now"
-_CREATE = Op(_NAMES, condition="attribute_not_exists(#pk)")
-_CREATE_RECORD = Op(_NAMES, condition="attribute_not_exists(#pk) OR #ex <= :now")
+_CREATE = Op(NAMES, condition="attribute_not_exists(#pk)")
+_CREATE_RECORD = Op(NAMES, condition="attribute_not_exists(#pk) OR #ex <= :now")
 _ACK = Op(
-    _NAMES,
-    condition=f"{_LIVE} AND #st <> :delivered",
+    NAMES,
+    condition=f"{LIVE} AND #st <> :delivered",
     update="SET #st = :delivered, #sp = :sp, #dl = :now, #ex = :exp, #ttl = :ttl, #ls = :zero,"
     " #av = :zero REMOVE #tk, #ck",
 )
-_CLAIMABLE = f"{_LIVE} AND #st = :undelivered AND #ck <= :now"
+_CLAIMABLE = f"{LIVE} AND #st = :undelivered AND #ck <= :now"
 _LEASE = Op(
-    _NAMES,
+    NAMES,
     condition=f"{_CLAIMABLE} AND #at < :max",
     update="SET #ls = :until, #ck = :until, #tk = :tok, #at = #at + :one, #av = :zero",
 )
 _KILL = Op(
-    _NAMES,
+    NAMES,
     condition=f"{_CLAIMABLE} AND #at >= :max",
     update="SET #st = :dead, #sp = :sp REMOVE #tk, #ck",
 )
-_HOLDER = f"{_LIVE} AND #st = :undelivered AND #tk = :tok"  # the lease :tok names is current
+_HOLDER = f"{LIVE} AND #st = :undelivered AND #tk = :tok"  # the lease :tok names is current
 # Released at once, an event goes back in line where it was made; held back, from when it may go.
-_RELEASE = Op(
-    _NAMES, condition=_HOLDER, update="SET #ls = :zero, #av = :zero, #ck = #ca REMOVE #tk"
-)
+_RELEASE = Op(NAMES, condition=_HOLDER, update="SET #ls = :zero, #av = :zero, #ck = #ca REMOVE #tk")
 _RELEASE_WITH_ERROR = Op(
-    _NAMES,
+    NAMES,
     condition=_HOLDER,
     update="SET #ls = :zero, #av = :zero, #ck = #ca, #er = :err REMOVE #tk",
 )
-_HOLD_BACK = Op(
-    _NAMES, condition=_HOLDER, update="SET #ls = :zero, #av = :av, #ck = :av REMOVE #tk"
-)
+_HOLD_BACK = Op(NAMES, condition=_HOLDER, update="SET #ls = :zero, #av = :av, #ck = :av REMOVE #tk")
 _HOLD_BACK_WITH_ERROR = Op(
-    _NAMES, condition=_HOLDER, update="SET #ls = :zero, #av = :av, #ck = :av, #er = :err REMOVE #tk"
+    NAMES, condition=_HOLDER, update="SET #ls = :zero, #av = :av, #ck = :av, #er = :err REMOVE #tk"
 )
-_EXTEND = Op(_NAMES, condition=_HOLDER, update="SET #ls = :until, #ck = :until")
+_EXTEND = Op(NAMES, condition=_HOLDER, update="SET #ls = :until, #ck = :until")
 _REDRIVE = Op(
-    _NAMES,
-    condition=f"{_LIVE} AND #st = :dead",
+    NAMES,
+    condition=f"{LIVE} AND #st = :dead",
     update="SET #st = :undelivered, #sp = :sp, #at = :zero, #ls = :zero, #av = :zero, #ck = #ca",
 )
 # A deleted event becomes a tombstone for a day (`items.py` says why).
 _DELETE = Op(
-    _NAMES,
-    condition=_LIVE,
+    NAMES,
+    condition=LIVE,
     update="SET #st = :gone, #ex = :now, #ttl = :ttl REMOVE #sp, #ck, #tk, #pl, #at, #ls, #av,"
     " #er, #dl",
 )
-_EXPIRED = Op(_NAMES, condition="attribute_exists(#pk) AND #ex <= :now")
+_EXPIRED = Op(NAMES, condition="attribute_exists(#pk) AND #ex <= :now")
 _MAX_TRANSACTION = 100
 _TRANSACTION_ATTEMPTS = 4
 _CLAIM_SLACK = 5  # extra candidates per query, for events another claim takes meanwhile
-_BATCH_GET = 100
 
 
 class DynamoStore(Store):
@@ -141,8 +132,6 @@ class DynamoStore(Store):
         self._endpoint_url = endpoint_url
         self._region = region
         self._counts = {DEFAULT: shards, **(tenant_shards or {})}
-        self._undelivered_ms = undelivered_retention_ms
-        self._delivered_ms = delivered_retention_ms
         self._lead_ms = plan_lead_ms
         self._stack: AsyncExitStack | None = None
         self._client: DynamoDBClient | None = None
@@ -151,6 +140,14 @@ class DynamoStore(Store):
         self._plan_lock = asyncio.Lock()
         self._plan_refresher: asyncio.Task[None] | None = None
         self._secret: bytes | None = None
+        self._table = EventsTable(
+            events_table,
+            client=lambda: self._db,
+            counters=lambda: self.counters,
+            shards=self._shards,
+            undelivered_ms=undelivered_retention_ms,
+            delivered_ms=delivered_retention_ms,
+        )
 
     async def start(self) -> None:
         stack = AsyncExitStack()
@@ -256,7 +253,7 @@ class DynamoStore(Store):
                 tenant,
                 plan.shard_of(tenant, event.id),
                 event,
-                event.expires_at + self._delivered_ms,
+                event.expires_at + self._table.delivered_ms,
             )
             for event in events
         ]
@@ -329,7 +326,7 @@ class DynamoStore(Store):
         response = await self._db.query(
             TableName=self._events,
             KeyConditionExpression="#pk = :pk AND begins_with(#sk, :id)",
-            ExpressionAttributeNames=_NAMES.of("#pk", "#sk"),
+            ExpressionAttributeNames=NAMES.of("#pk", "#sk"),
             ExpressionAttributeValues={
                 ":pk": text(codec.tenant_pk(tenant, shard)),
                 ":id": text(event_id),
@@ -353,16 +350,16 @@ class DynamoStore(Store):
         found: list[Event] = []
         if status is None:
             streams = [self._newest_first(tenant, shard, after, limit, now) for shard in shards]
-            async for event in _merge(streams, key=lambda e: e.id, reverse=True):
+            async for event in merge_sorted(streams, key=lambda e: e.id, reverse=True):
                 found.append(event)
                 if len(found) > limit:
                     break
         else:
-            floor = now - self._undelivered_ms
+            floor = now - self._table.undelivered_ms
             if status == "delivered":
-                floor -= self._delivered_ms
+                floor -= self._table.delivered_ms
             start = max(after or "", first_id_at(floor))
-            ids = _merge(
+            ids = merge_sorted(
                 [self._ids_by_status(tenant, shard, status, start, limit) for shard in shards],
                 key=lambda key: key[1],
             )
@@ -382,7 +379,7 @@ class DynamoStore(Store):
         request: QueryInputTypeDef = {
             "TableName": self._events,
             "KeyConditionExpression": condition,
-            "ExpressionAttributeNames": _NAMES.of(condition),
+            "ExpressionAttributeNames": NAMES.of(condition),
             "ExpressionAttributeValues": values,
             "ScanIndexForward": False,
             "ConsistentRead": True,
@@ -408,7 +405,7 @@ class DynamoStore(Store):
             "TableName": self._events,
             "IndexName": STATUS_INDEX,
             "KeyConditionExpression": "#sp = :sp AND #sk > :after",
-            "ExpressionAttributeNames": _NAMES.of("#sp", "#sk"),
+            "ExpressionAttributeNames": NAMES.of("#sp", "#sk"),
             "ExpressionAttributeValues": {
                 ":sp": text(codec.status_pk(tenant, shard, status)),
                 ":after": text(after),
@@ -432,7 +429,7 @@ class DynamoStore(Store):
         chunk: list[tuple[int, str]] = []
         async for key in keys:
             chunk.append(key)
-            if len(chunk) < min(wanted - found, _BATCH_GET):
+            if len(chunk) < min(wanted - found, BATCH_GET):
                 continue
             for event in await self._read_events(tenant, chunk, now):
                 if event.status == status:
@@ -449,17 +446,17 @@ class DynamoStore(Store):
         self, tenant: str, keys: Sequence[tuple[int, str]], now: int
     ) -> list[Event]:
         """The live events of `keys`, in their order, with their payloads."""
-        items = await self._batch_get([codec.event_key(tenant, s, i) for s, i in keys])
+        items = await self._table.batch_get([codec.event_key(tenant, s, i) for s, i in keys])
         wanted = [items[k] for k in keys if k in items and codec.live(items[k], now)]
         external = [
             codec.payload_key(tenant, shard, event_id)
             for shard, event_id in keys
             if (shard, event_id) in items and "px" in items[(shard, event_id)]
         ]
-        payloads = await self._batch_get(external) if external else {}
+        payloads = await self._table.batch_get(external) if external else {}
         events = []
         for item in wanted:
-            key = _shard_of_pk(item), item[SK]["S"]
+            key = codec.shard_of_pk(item), item[SK]["S"]
             payload = codec.inline_payload(item)
             if payload is None:
                 stored = payloads.get((key[0], key[1] + codec.PAYLOAD_SUFFIX))
@@ -467,58 +464,7 @@ class DynamoStore(Store):
             events.append(codec.event_of(item, now, payload))
         return events
 
-    async def _batch_get(self, keys: Sequence[Mapping[str, Any]]) -> dict[tuple[int, str], Item]:
-        """Items by (shard, sort key), strongly consistent, whatever DynamoDB left unprocessed
-        read again."""
-        found: dict[tuple[int, str], Item] = {}
-        for start in range(0, len(keys), _BATCH_GET):
-            pending: list[Any] = list(keys[start : start + _BATCH_GET])
-            for attempt in range(5):
-                if not pending:
-                    break
-                if attempt:
-                    await asyncio.sleep(random.uniform(0, 0.025 * 2**attempt))
-                response = await self._db.batch_get_item(
-                    RequestItems={self._events: {"Keys": pending, "ConsistentRead": True}}
-                )
-                for item in response["Responses"].get(self._events, []):
-                    found[(_shard_of_pk(item), item[SK]["S"])] = item
-                unprocessed: Any = response.get("UnprocessedKeys", {})
-                pending = unprocessed.get(self._events, {}).get("Keys", [])
-            if pending:
-                raise StoreUnavailable("DynamoDB left reads unprocessed")
-        return found
-
     # -- acknowledging and deleting ---------------------------------------------------------------
-
-    async def _update(
-        self,
-        tenant: str,
-        event_id: str,
-        op: Op,
-        values: Mapping[str, Mapping[str, Any]],
-        returns: ReturnValueType,
-        *,
-        shard: int | None = None,
-    ) -> tuple[bool, Item | None]:
-        """One conditional update: (True, the item as `returns` asks) when it applied, else
-        (False, the item its condition failed on, or None when there is none)."""
-        if shard is None:
-            shard = (await self._shards()).shard_of(tenant, event_id)
-        try:
-            response = await self._db.update_item(
-                TableName=self._events,
-                Key=codec.event_key(tenant, shard, event_id),
-                UpdateExpression=op.update,
-                ConditionExpression=op.condition,
-                ExpressionAttributeNames=op.names,
-                ExpressionAttributeValues=cast("Any", values),
-                ReturnValues=returns,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except self._db.exceptions.ConditionalCheckFailedException as error:
-            return False, cast("Item | None", error.response.get("Item"))
-        return True, response.get("Attributes")
 
     @unavailable_on_failure
     async def ack_events(
@@ -537,7 +483,7 @@ class DynamoStore(Store):
                 ":ttl": number(codec.seconds(expires_at)),
                 ":zero": number(0),
             }
-            applied, item = await self._update(
+            applied, item = await self._table.update(
                 tenant, event_id, _ACK, values, "UPDATED_OLD", shard=shard
             )
             if applied and item is not None:
@@ -556,7 +502,7 @@ class DynamoStore(Store):
         status = codec.status_of(old)
         if status == "undelivered":
             self.counters.count(tenant, undelivered=-1)
-            self.counters.lease(tenant, _lease_end(old), -1, now)
+            self.counters.lease(tenant, codec.lease_end(old), -1, now)
         elif status == "dead":
             self.counters.count(tenant, dead=-1)
 
@@ -568,7 +514,9 @@ class DynamoStore(Store):
             ":gone": text(codec.GONE),
             ":ttl": number(codec.seconds(now + DAY)),
         }
-        applied, old = await self._update(tenant, event_id, _DELETE, values, "ALL_OLD", shard=shard)
+        applied, old = await self._table.update(
+            tenant, event_id, _DELETE, values, "ALL_OLD", shard=shard
+        )
         if not applied or old is None:
             return False
         self._count_end(tenant, old, now)
@@ -585,7 +533,7 @@ class DynamoStore(Store):
         self, tenant: str, *, limit: int, lease_until: int, max_attempts: int, now: int
     ) -> Claim:
         shards = range((await self._shards()).widest(tenant))
-        candidates = _merge(
+        candidates = merge_sorted(
             [self._claimable(tenant, shard, limit, now) for shard in shards],
             key=lambda item: (int(item[CLAIM_KEY]["N"]), item[SK]["S"]),
         )
@@ -629,10 +577,10 @@ class DynamoStore(Store):
             "TableName": self._events,
             "IndexName": CLAIM_INDEX,
             "KeyConditionExpression": "#pk = :pk AND #ck BETWEEN :floor AND :now",
-            "ExpressionAttributeNames": _NAMES.of("#pk", "#ck"),
+            "ExpressionAttributeNames": NAMES.of("#pk", "#ck"),
             "ExpressionAttributeValues": {
                 ":pk": text(codec.tenant_pk(tenant, shard)),
-                ":floor": number(now - self._undelivered_ms),
+                ":floor": number(now - self._table.undelivered_ms),
                 ":now": number(now),
             },
             "Limit": limit,
@@ -656,7 +604,9 @@ class DynamoStore(Store):
         now: int,
     ) -> None:
         await run_all(
-            self._claim_one(tenant, _shard_of_pk(item), item, claim, lease_until, max_attempts, now)
+            self._claim_one(
+                tenant, codec.shard_of_pk(item), item, claim, lease_until, max_attempts, now
+            )
             for item in candidates
         )
 
@@ -681,7 +631,9 @@ class DynamoStore(Store):
         if int(candidate["at"]["N"]) >= max_attempts:
             values[":dead"] = text("X")
             values[":sp"] = text(codec.status_pk(tenant, shard, "dead"))
-            applied, _ = await self._update(tenant, event_id, _KILL, values, "NONE", shard=shard)
+            applied, _ = await self._table.update(
+                tenant, event_id, _KILL, values, "NONE", shard=shard
+            )
             if applied:
                 claim.dead.append(event_id)
             return
@@ -694,7 +646,9 @@ class DynamoStore(Store):
                 ":zero": number(0),
             }
         )
-        applied, item = await self._update(tenant, event_id, _LEASE, values, "ALL_NEW", shard=shard)
+        applied, item = await self._table.update(
+            tenant, event_id, _LEASE, values, "ALL_NEW", shard=shard
+        )
         if applied and item is not None:
             payload = codec.inline_payload(item)
             claim.leased.append(codec.event_of(item, now, payload or b"", token))
@@ -709,7 +663,7 @@ class DynamoStore(Store):
             codec.payload_key(tenant, plan.shard_of(tenant, events[i].id), events[i].id)
             for i in missing
         ]
-        payloads = await self._batch_get(keys)
+        payloads = await self._table.batch_get(keys)
         for i in missing:
             event = events[i]
             stored = payloads.get(
@@ -743,11 +697,11 @@ class DynamoStore(Store):
             op = _RELEASE if error is None else _RELEASE_WITH_ERROR
         if error is not None:
             values[":err"] = text(error)
-        applied, old = await self._update(tenant, event_id, op, values, "UPDATED_OLD")
+        applied, old = await self._table.update(tenant, event_id, op, values, "UPDATED_OLD")
         if not applied:
             return _refusal(old, now)
         if old is not None:
-            self.counters.lease(tenant, _lease_end(old), -1, now)
+            self.counters.lease(tenant, codec.lease_end(old), -1, now)
         return "released"
 
     @unavailable_on_failure
@@ -760,11 +714,11 @@ class DynamoStore(Store):
             ":tok": text(token),
             ":until": number(lease_until),
         }
-        applied, old = await self._update(tenant, event_id, _EXTEND, values, "UPDATED_OLD")
+        applied, old = await self._table.update(tenant, event_id, _EXTEND, values, "UPDATED_OLD")
         if not applied:
             return _refusal(old, now)
         if old is not None:
-            self.counters.lease(tenant, _lease_end(old), -1, now)
+            self.counters.lease(tenant, codec.lease_end(old), -1, now)
         self.counters.lease(tenant, lease_until, +1, now)
         return "extended"
 
@@ -784,7 +738,7 @@ class DynamoStore(Store):
                 ":sp": text(codec.status_pk(tenant, shard, "undelivered")),
                 ":zero": number(0),
             }
-            applied, item = await self._update(
+            applied, item = await self._table.update(
                 tenant, event_id, _REDRIVE, values, "NONE", shard=shard
             )
             if applied:
@@ -810,7 +764,7 @@ class DynamoStore(Store):
         """The oldest undelivered event's creation time: the first of each shard's status
         partition, checked against the table (the index lags it)."""
         shards = range((await self._shards()).widest(tenant))
-        start = first_id_at(now - self._undelivered_ms)
+        start = first_id_at(now - self._table.undelivered_ms)
 
         async def first(shard: int) -> Event | None:
             ids = self._ids_by_status(tenant, shard, "undelivered", start, 0)
@@ -826,14 +780,14 @@ class DynamoStore(Store):
         """Events created before the undelivered retention window are past their expiry: delete
         them (DynamoDB TTL would, later, without counting them out)."""
         shards = range((await self._shards()).widest(tenant))
-        before = first_id_at(now - self._undelivered_ms)
+        before = first_id_at(now - self._table.undelivered_ms)
 
         async def sweep(shard: int, status: Status) -> int:
             request: QueryInputTypeDef = {
                 "TableName": self._events,
                 "IndexName": STATUS_INDEX,
                 "KeyConditionExpression": "#sp = :sp AND #sk < :before",
-                "ExpressionAttributeNames": _NAMES.of("#sp", "#sk"),
+                "ExpressionAttributeNames": NAMES.of("#sp", "#sk"),
                 "ExpressionAttributeValues": {
                     ":sp": text(codec.status_pk(tenant, shard, status)),
                     ":before": text(before),
@@ -909,59 +863,6 @@ class DynamoStore(Store):
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def _lease_end(old: Item) -> int:
-    """The lease end an update replaced (absent from UPDATED_OLD when it did not change)."""
-    return int(old.get("ls", {"N": "0"})["N"])
-
-
-def _shard_of_pk(item: Item) -> int:
-    return int(item[PK]["S"].rsplit("#", 1)[1])
-
-
-def _refusal(item: Item | None, now: int) -> Refusal:
-    """Why a conditional update did not apply, from the item its condition failed on."""
-    if item is None or not codec.live(item, now):
-        return "not_found"
-    return "already_delivered" if codec.status_of(item) == "delivered" else "lease_lost"
-
-
-async def _merge(
-    streams: Sequence[AsyncIterator[Any]], *, key: Any, reverse: bool = False
-) -> AsyncIterator[Any]:
-    """A k-way merge of sorted async streams, reading each only as far as needed."""
-    heap: list[tuple[Any, int, Any]] = []
-    sign = -1 if reverse else 1
-
-    async def pull(index: int) -> None:
-        try:
-            value = await anext(streams[index])
-        except StopAsyncIteration:
-            return
-        sort_key = key(value)
-        heapq.heappush(heap, (_Reversed(sort_key) if sign < 0 else sort_key, index, value))
-
-    await run_all(pull(index) for index in range(len(streams)))
-    while heap:
-        _, index, value = heapq.heappop(heap)
-        yield value
-        await pull(index)
-
-
-class _Reversed:
-    """Orders like its value, backwards (for a merge of descending streams)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __lt__(self, other: _Reversed) -> bool:
-        return bool(self.value > other.value)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Reversed) and self.value == other.value
-
-
 def _record_key(tenant: str, key: str) -> str:
     return f"I#{tenant}#{hashlib.sha256(key.encode()).hexdigest()}"
 
@@ -1029,3 +930,10 @@ def _cancellation_outcome(
     if "TransactionConflict" in codes:
         return _RETRY
     raise StoreUnavailable("DynamoDB cancelled the write; try again")
+
+
+def _refusal(item: Item | None, now: int) -> Refusal:
+    """Why a conditional update did not apply, from the item its condition failed on."""
+    if item is None or not codec.live(item, now):
+        return "not_found"
+    return "already_delivered" if codec.status_of(item) == "delivered" else "lease_lost"
