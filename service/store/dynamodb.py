@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import aioboto3
 
 from service.ids import first_id_at
-from service.store import dynamo_creates, dynamo_reads
+from service.store import dynamo_acks, dynamo_creates, dynamo_reads
 from service.store import items as codec
 from service.store.base import (
     ApiKey,
@@ -61,12 +61,6 @@ if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
     from types_aiobotocore_dynamodb.type_defs import QueryInputTypeDef
 
-_ACK = Op(
-    NAMES,
-    condition=f"{LIVE} AND #st <> :delivered",
-    update="SET #st = :delivered, #sp = :sp, #dl = :now, #ex = :exp, #ttl = :ttl, #ls = :zero,"
-    " #av = :zero REMOVE #tk, #ck",
-)
 _CLAIMABLE = f"{LIVE} AND #st = :undelivered AND #ck <= :now"
 _LEASE = Op(
     NAMES,
@@ -95,13 +89,6 @@ _REDRIVE = Op(
     NAMES,
     condition=f"{LIVE} AND #st = :dead",
     update="SET #st = :undelivered, #sp = :sp, #at = :zero, #ls = :zero, #av = :zero, #ck = #ca",
-)
-# A deleted event becomes a tombstone for a day (`items.py` says why).
-_DELETE = Op(
-    NAMES,
-    condition=LIVE,
-    update="SET #st = :gone, #ex = :now, #ttl = :ttl REMOVE #sp, #ck, #tk, #pl, #at, #ls, #av,"
-    " #er, #dl",
 )
 _EXPIRED = Op(NAMES, condition="attribute_exists(#pk) AND #ex <= :now")
 _CLAIM_SLACK = 5  # extra candidates per query, for events another claim takes meanwhile
@@ -263,61 +250,13 @@ class DynamoStore(Store):
     async def ack_events(
         self, tenant: str, event_ids: Sequence[str], *, now: int, expires_at: int
     ) -> set[str]:
-        plan = await self._shards()
-        unique = list(dict.fromkeys(event_ids))
-
-        async def ack(event_id: str) -> bool:
-            shard = plan.shard_of(tenant, event_id)
-            values = {
-                ":now": number(now),
-                ":delivered": text("D"),
-                ":sp": text(codec.status_pk(tenant, shard, "delivered")),
-                ":exp": number(expires_at),
-                ":ttl": number(codec.seconds(expires_at)),
-                ":zero": number(0),
-            }
-            applied, item = await self._table.update(
-                tenant, event_id, _ACK, values, "UPDATED_OLD", shard=shard
-            )
-            if applied and item is not None:
-                self._count_end(tenant, item, now)
-                return True
-            # Delivered already: ack is idempotent.
-            return (
-                item is not None and codec.live(item, now) and codec.status_of(item) == "delivered"
-            )
-
-        outcomes = await run_all(ack(event_id) for event_id in unique)
-        return {event_id for event_id, found in zip(unique, outcomes, strict=True) if found}
-
-    def _count_end(self, tenant: str, old: Item, now: int) -> None:
-        """Count an event leaving the undelivered or dead ones, ending any lease it held."""
-        status = codec.status_of(old)
-        if status == "undelivered":
-            self.counters.count(tenant, undelivered=-1)
-            self.counters.lease(tenant, codec.lease_end(old), -1, now)
-        elif status == "dead":
-            self.counters.count(tenant, dead=-1)
+        return await dynamo_acks.ack_events(
+            self._table, tenant, event_ids, now=now, expires_at=expires_at
+        )
 
     @unavailable_on_failure
     async def delete_event(self, tenant: str, event_id: str, *, now: int) -> bool:
-        shard = (await self._shards()).shard_of(tenant, event_id)
-        values = {
-            ":now": number(now),
-            ":gone": text(codec.GONE),
-            ":ttl": number(codec.seconds(now + DAY)),
-        }
-        applied, old = await self._table.update(
-            tenant, event_id, _DELETE, values, "ALL_OLD", shard=shard
-        )
-        if not applied or old is None:
-            return False
-        self._count_end(tenant, old, now)
-        if "px" in old:
-            await self._db.delete_item(
-                TableName=self._events, Key=codec.payload_key(tenant, shard, event_id)
-            )
-        return True
+        return await dynamo_acks.delete_event(self._table, tenant, event_id, now=now)
 
     # -- leased delivery ------------------------------------------------------------------------
 
