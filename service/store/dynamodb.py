@@ -14,14 +14,14 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aioboto3
 
 from service.ids import first_id_at
-from service.store import dynamo_acks, dynamo_creates, dynamo_reads
+from service.store import dynamo_acks, dynamo_claims, dynamo_creates, dynamo_reads
 from service.store import items as codec
 from service.store.base import (
     ApiKey,
@@ -32,12 +32,10 @@ from service.store.base import (
     IdempotencyRecord,
     NewEvent,
     RedriveOutcome,
-    Refusal,
     ReleaseOutcome,
     Status,
     Store,
     StoreUnavailable,
-    new_lease_token,
 )
 from service.store.batch_client import BatchClient
 from service.store.coalescer import Coalescer
@@ -50,48 +48,17 @@ from service.store.dynamo_client import (
     run_all,
     unavailable_on_failure,
 )
-from service.store.events_table import DAY, LIVE, NAMES, EventsTable
-from service.store.items import CLAIM_KEY, SK, number, text
+from service.store.events_table import DAY, NAMES, EventsTable
+from service.store.items import SK, number, text
 from service.store.keys_table import KeysTable
-from service.store.merge import merge_sorted
-from service.store.schema import CLAIM_INDEX, STATUS_INDEX
+from service.store.schema import STATUS_INDEX
 from service.store.shards import DEFAULT, LEAD_MS, REFRESH_SECONDS, ShardPlan
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
     from types_aiobotocore_dynamodb.type_defs import QueryInputTypeDef
 
-_CLAIMABLE = f"{LIVE} AND #st = :undelivered AND #ck <= :now"
-_LEASE = Op(
-    NAMES,
-    condition=f"{_CLAIMABLE} AND #at < :max",
-    update="SET #ls = :until, #ck = :until, #tk = :tok, #at = #at + :one, #av = :zero",
-)
-_KILL = Op(
-    NAMES,
-    condition=f"{_CLAIMABLE} AND #at >= :max",
-    update="SET #st = :dead, #sp = :sp REMOVE #tk, #ck",
-)
-_HOLDER = f"{LIVE} AND #st = :undelivered AND #tk = :tok"  # the lease :tok names is current
-# Released at once, an event goes back in line where it was made; held back, from when it may go.
-_RELEASE = Op(NAMES, condition=_HOLDER, update="SET #ls = :zero, #av = :zero, #ck = #ca REMOVE #tk")
-_RELEASE_WITH_ERROR = Op(
-    NAMES,
-    condition=_HOLDER,
-    update="SET #ls = :zero, #av = :zero, #ck = #ca, #er = :err REMOVE #tk",
-)
-_HOLD_BACK = Op(NAMES, condition=_HOLDER, update="SET #ls = :zero, #av = :av, #ck = :av REMOVE #tk")
-_HOLD_BACK_WITH_ERROR = Op(
-    NAMES, condition=_HOLDER, update="SET #ls = :zero, #av = :av, #ck = :av, #er = :err REMOVE #tk"
-)
-_EXTEND = Op(NAMES, condition=_HOLDER, update="SET #ls = :until, #ck = :until")
-_REDRIVE = Op(
-    NAMES,
-    condition=f"{LIVE} AND #st = :dead",
-    update="SET #st = :undelivered, #sp = :sp, #at = :zero, #ls = :zero, #av = :zero, #ck = #ca",
-)
 _EXPIRED = Op(NAMES, condition="attribute_exists(#pk) AND #ex <= :now")
-_CLAIM_SLACK = 5  # extra candidates per query, for events another claim takes meanwhile
 
 
 class DynamoStore(Store):
@@ -264,146 +231,18 @@ class DynamoStore(Store):
     async def claim_events(
         self, tenant: str, *, limit: int, lease_until: int, max_attempts: int, now: int
     ) -> Claim:
-        shards = range((await self._shards()).widest(tenant))
-        candidates = merge_sorted(
-            [self._claimable(tenant, shard, limit, now) for shard in shards],
-            key=lambda item: (int(item[CLAIM_KEY]["N"]), item[SK]["S"]),
+        return await dynamo_claims.claim_events(
+            self._table,
+            tenant,
+            limit=limit,
+            lease_until=lease_until,
+            max_attempts=max_attempts,
+            now=now,
         )
-        claim = Claim([], [])
-        batch: list[Item] = []
-        # Candidates go in rounds, each as large as what is still wanted: a claim that loses a
-        # candidate to another claim takes the next one.
-        async for candidate in candidates:
-            batch.append(candidate)
-            if len(batch) < limit - len(claim.leased):
-                continue
-            await self._claim_all(tenant, batch, claim, lease_until, max_attempts, now)
-            batch = []
-            if len(claim.leased) >= limit:
-                break
-        await self._claim_all(tenant, batch, claim, lease_until, max_attempts, now)
-        await self._fill_payloads(tenant, claim.leased, now)
-        claim.leased.sort(key=lambda event: event.id)
-        for _ in claim.leased:
-            self.counters.lease(tenant, lease_until, +1, now)
-        if claim.dead:
-            self.counters.count(tenant, undelivered=-len(claim.dead), dead=len(claim.dead))
-        return claim
 
     @unavailable_on_failure
     async def count_claimable(self, tenant: str, *, up_to: int, now: int) -> int:
-        async def count(shard: int) -> int:
-            request = self._claimable_request(tenant, shard, up_to, now)
-            request["Select"] = "COUNT"
-            response = await self._db.query(**request)
-            return int(response["Count"])
-
-        shards = range((await self._shards()).widest(tenant))
-        return min(sum(await run_all(count(shard) for shard in shards)), up_to)
-
-    def _claimable_request(
-        self, tenant: str, shard: int, limit: int, now: int
-    ) -> QueryInputTypeDef:
-        # An undelivered event created before the retention window has expired: skip them all.
-        return {
-            "TableName": self._events,
-            "IndexName": CLAIM_INDEX,
-            "KeyConditionExpression": "#pk = :pk AND #ck BETWEEN :floor AND :now",
-            "ExpressionAttributeNames": NAMES.of("#pk", "#ck"),
-            "ExpressionAttributeValues": {
-                ":pk": text(codec.tenant_pk(tenant, shard)),
-                ":floor": number(now - self._table.undelivered_ms),
-                ":now": number(now),
-            },
-            "Limit": limit,
-        }
-
-    async def _claimable(
-        self, tenant: str, shard: int, limit: int, now: int
-    ) -> AsyncIterator[Item]:
-        """The shard's events that can be claimed now, the longest available first."""
-        request = self._claimable_request(tenant, shard, limit + _CLAIM_SLACK, now)
-        async for item in query_all(self._db, request):
-            yield item
-
-    async def _claim_all(
-        self,
-        tenant: str,
-        candidates: Sequence[Item],
-        claim: Claim,
-        lease_until: int,
-        max_attempts: int,
-        now: int,
-    ) -> None:
-        await run_all(
-            self._claim_one(
-                tenant, codec.shard_of_pk(item), item, claim, lease_until, max_attempts, now
-            )
-            for item in candidates
-        )
-
-    async def _claim_one(
-        self,
-        tenant: str,
-        shard: int,
-        candidate: Item,
-        claim: Claim,
-        lease_until: int,
-        max_attempts: int,
-        now: int,
-    ) -> None:
-        """Lease the candidate, or make it dead when it has had its attempts. One someone else
-        changed since the index showed it is left alone (the condition says so)."""
-        event_id = candidate[SK]["S"]
-        values: dict[str, Any] = {
-            ":now": number(now),
-            ":undelivered": text("U"),
-            ":max": number(max_attempts),
-        }
-        if int(candidate["at"]["N"]) >= max_attempts:
-            values[":dead"] = text("X")
-            values[":sp"] = text(codec.status_pk(tenant, shard, "dead"))
-            applied, _ = await self._table.update(
-                tenant, event_id, _KILL, values, "NONE", shard=shard
-            )
-            if applied:
-                claim.dead.append(event_id)
-            return
-        token = new_lease_token()
-        values.update(
-            {
-                ":until": number(lease_until),
-                ":tok": text(token),
-                ":one": number(1),
-                ":zero": number(0),
-            }
-        )
-        applied, item = await self._table.update(
-            tenant, event_id, _LEASE, values, "ALL_NEW", shard=shard
-        )
-        if applied and item is not None:
-            payload = codec.inline_payload(item)
-            claim.leased.append(codec.event_of(item, now, payload or b"", token))
-
-    async def _fill_payloads(self, tenant: str, events: list[Event], now: int) -> None:
-        """Leased events whose payload has an item of its own get it read in."""
-        missing = [i for i, event in enumerate(events) if not event.payload]
-        if not missing:
-            return
-        plan = await self._shards()
-        keys = [
-            codec.payload_key(tenant, plan.shard_of(tenant, events[i].id), events[i].id)
-            for i in missing
-        ]
-        payloads = await self._table.batch_get(keys)
-        for i in missing:
-            event = events[i]
-            stored = payloads.get(
-                (plan.shard_of(tenant, event.id), event.id + codec.PAYLOAD_SUFFIX)
-            )
-            events[i] = dataclasses.replace(
-                event, payload=codec.inline_payload(stored or {}) or b"{}"
-            )
+        return await dynamo_claims.count_claimable(self._table, tenant, up_to=up_to, now=now)
 
     @unavailable_on_failure
     async def release_event(
@@ -416,72 +255,29 @@ class DynamoStore(Store):
         error: str | None,
         now: int,
     ) -> ReleaseOutcome:
-        values = {
-            ":now": number(now),
-            ":undelivered": text("U"),
-            ":tok": text(token),
-            ":zero": number(0),
-        }
-        if available_at:
-            values[":av"] = number(available_at)
-            op = _HOLD_BACK if error is None else _HOLD_BACK_WITH_ERROR
-        else:
-            op = _RELEASE if error is None else _RELEASE_WITH_ERROR
-        if error is not None:
-            values[":err"] = text(error)
-        applied, old = await self._table.update(tenant, event_id, op, values, "UPDATED_OLD")
-        if not applied:
-            return _refusal(old, now)
-        if old is not None:
-            self.counters.lease(tenant, codec.lease_end(old), -1, now)
-        return "released"
+        return await dynamo_claims.release_event(
+            self._table,
+            tenant,
+            event_id,
+            token=token,
+            available_at=available_at,
+            error=error,
+            now=now,
+        )
 
     @unavailable_on_failure
     async def extend_lease(
         self, tenant: str, event_id: str, *, token: str, lease_until: int, now: int
     ) -> ExtendOutcome:
-        values = {
-            ":now": number(now),
-            ":undelivered": text("U"),
-            ":tok": text(token),
-            ":until": number(lease_until),
-        }
-        applied, old = await self._table.update(tenant, event_id, _EXTEND, values, "UPDATED_OLD")
-        if not applied:
-            return _refusal(old, now)
-        if old is not None:
-            self.counters.lease(tenant, codec.lease_end(old), -1, now)
-        self.counters.lease(tenant, lease_until, +1, now)
-        return "extended"
+        return await dynamo_claims.extend_lease(
+            self._table, tenant, event_id, token=token, lease_until=lease_until, now=now
+        )
 
     @unavailable_on_failure
     async def redrive_events(
         self, tenant: str, event_ids: Sequence[str], *, now: int
     ) -> dict[str, RedriveOutcome]:
-        plan = await self._shards()
-        unique = list(dict.fromkeys(event_ids))
-
-        async def redrive(event_id: str) -> RedriveOutcome:
-            shard = plan.shard_of(tenant, event_id)
-            values = {
-                ":now": number(now),
-                ":dead": text("X"),
-                ":undelivered": text("U"),
-                ":sp": text(codec.status_pk(tenant, shard, "undelivered")),
-                ":zero": number(0),
-            }
-            applied, item = await self._table.update(
-                tenant, event_id, _REDRIVE, values, "NONE", shard=shard
-            )
-            if applied:
-                self.counters.count(tenant, undelivered=1, dead=-1)
-                return "redriven"
-            refusal = _refusal(item, now)
-            # Not dead but undelivered (the condition's other way to fail): nothing to do.
-            return "redriven" if refusal == "lease_lost" else refusal
-
-        outcomes = await run_all(redrive(event_id) for event_id in unique)
-        return dict(zip(unique, outcomes, strict=True))
+        return await dynamo_claims.redrive_events(self._table, tenant, event_ids, now=now)
 
     # -- backlog ----------------------------------------------------------------------------------
 
@@ -592,13 +388,3 @@ class DynamoStore(Store):
         if self._secret is None:
             self._secret = await self.keys.secret()
         return self._secret
-
-
-# -- helpers -----------------------------------------------------------------------------------
-
-
-def _refusal(item: Item | None, now: int) -> Refusal:
-    """Why a conditional update did not apply, from the item its condition failed on."""
-    if item is None or not codec.live(item, now):
-        return "not_found"
-    return "already_delivered" if codec.status_of(item) == "delivered" else "lease_lost"
