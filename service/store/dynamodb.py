@@ -6,13 +6,18 @@ they become claimable), and a status listing reads only that status (`status-ind
 Both go over the tenant's shards: listings merge them in id order, claims take turns among
 them. Every event also carries `ex` (expiry, ms) because DynamoDB TTL deletes late: reads skip
 an item past it, and every state change is conditional on it.
+
+This module opens the clients, keeps the shard plan fresh and hands each call, with the
+`EventsTable` they share (`events_table.py`), to the part that does it: creates
+(`dynamo_creates.py`), reads (`dynamo_reads.py`), acks and deletes (`dynamo_acks.py`), leased
+delivery (`dynamo_claims.py`) and the backlog (`dynamo_backlog.py`); API keys go to
+`keys_table.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
@@ -20,9 +25,7 @@ from typing import TYPE_CHECKING
 
 import aioboto3
 
-from service.ids import first_id_at
-from service.store import dynamo_acks, dynamo_claims, dynamo_creates, dynamo_reads
-from service.store import items as codec
+from service.store import dynamo_acks, dynamo_backlog, dynamo_claims, dynamo_creates, dynamo_reads
 from service.store.base import (
     ApiKey,
     Backlog,
@@ -40,25 +43,13 @@ from service.store.base import (
 from service.store.batch_client import BatchClient
 from service.store.coalescer import Coalescer
 from service.store.counters import Counters
-from service.store.dynamo_client import (
-    Item,
-    Op,
-    client_config,
-    query_all,
-    run_all,
-    unavailable_on_failure,
-)
-from service.store.events_table import DAY, NAMES, EventsTable
-from service.store.items import SK, number, text
+from service.store.dynamo_client import client_config, unavailable_on_failure
+from service.store.events_table import DAY, EventsTable
 from service.store.keys_table import KeysTable
-from service.store.schema import STATUS_INDEX
 from service.store.shards import DEFAULT, LEAD_MS, REFRESH_SECONDS, ShardPlan
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
-    from types_aiobotocore_dynamodb.type_defs import QueryInputTypeDef
-
-_EXPIRED = Op(NAMES, condition="attribute_exists(#pk) AND #ex <= :now")
 
 
 class DynamoStore(Store):
@@ -283,83 +274,11 @@ class DynamoStore(Store):
 
     @unavailable_on_failure
     async def backlog(self, tenant: str, *, now: int) -> Backlog:
-        counted, oldest = await asyncio.gather(
-            self.counters.read(tenant, now), self._oldest_undelivered(tenant, now)
-        )
-        return dataclasses.replace(counted, oldest_undelivered_at=oldest)
-
-    async def _oldest_undelivered(self, tenant: str, now: int) -> int | None:
-        """The oldest undelivered event's creation time: the first of each shard's status
-        partition, checked against the table (the index lags it)."""
-        shards = range((await self._shards()).widest(tenant))
-        start = first_id_at(now - self._table.undelivered_ms)
-
-        async def first(shard: int) -> Event | None:
-            ids = dynamo_reads.ids_by_status(self._table, tenant, shard, "undelivered", start, 0)
-            async for event in dynamo_reads.events_of(
-                self._table, tenant, ids, "undelivered", 1, now
-            ):
-                return event
-            return None
-
-        firsts = [event for event in await run_all(first(s) for s in shards) if event]
-        return min(firsts, key=lambda event: event.id).created_at if firsts else None
+        return await dynamo_backlog.backlog(self._table, tenant, now=now)
 
     @unavailable_on_failure
     async def sweep_expired(self, tenant: str, *, now: int) -> int:
-        """Events created before the undelivered retention window are past their expiry: delete
-        them (DynamoDB TTL would, later, without counting them out)."""
-        shards = range((await self._shards()).widest(tenant))
-        before = first_id_at(now - self._table.undelivered_ms)
-
-        async def sweep(shard: int, status: Status) -> int:
-            request: QueryInputTypeDef = {
-                "TableName": self._events,
-                "IndexName": STATUS_INDEX,
-                "KeyConditionExpression": "#sp = :sp AND #sk < :before",
-                "ExpressionAttributeNames": NAMES.of("#sp", "#sk"),
-                "ExpressionAttributeValues": {
-                    ":sp": text(codec.status_pk(tenant, shard, status)),
-                    ":before": text(before),
-                },
-            }
-            swept = 0
-            async for item in query_all(self._db, request):
-                if await self._delete_expired(tenant, shard, item[SK]["S"], now):
-                    swept += 1
-            return swept
-
-        counts = await run_all(
-            sweep(shard, status) for shard in shards for status in ("undelivered", "dead")
-        )
-        return sum(counts)
-
-    async def _delete_expired(self, tenant: str, shard: int, event_id: str, now: int) -> bool:
-        try:
-            response = await self._db.delete_item(
-                TableName=self._events,
-                Key=codec.event_key(tenant, shard, event_id),
-                ConditionExpression=_EXPIRED.condition,
-                ExpressionAttributeNames=_EXPIRED.names,
-                ExpressionAttributeValues={":now": number(now)},
-                ReturnValues="ALL_OLD",
-            )
-        except self._db.exceptions.ConditionalCheckFailedException:
-            return False
-        old: Item | None = response.get("Attributes")
-        if not old:
-            return False
-        status = codec.status_of(old)
-        self.counters.count(
-            tenant,
-            undelivered=-(status == "undelivered"),
-            dead=-(status == "dead"),
-        )
-        if "px" in old:
-            await self._db.delete_item(
-                TableName=self._events, Key=codec.payload_key(tenant, shard, event_id)
-            )
-        return True
+        return await dynamo_backlog.sweep_expired(self._table, tenant, now=now)
 
     @unavailable_on_failure
     async def take_lease(self, name: str, holder: str, until: int, *, now: int) -> bool:
