@@ -6,120 +6,50 @@ they become claimable), and a status listing reads only that status (`status-ind
 Both go over the tenant's shards: listings merge them in id order, claims take turns among
 them. Every event also carries `ex` (expiry, ms) because DynamoDB TTL deletes late: reads skip
 an item past it, and every state change is conditional on it.
+
+This module opens the clients, keeps the shard plan fresh and hands each call, with the
+`EventsTable` they share (`events_table.py`), to the part that does it: creates
+(`dynamo_creates.py`), reads (`dynamo_reads.py`), acks and deletes (`dynamo_acks.py`), leased
+delivery (`dynamo_claims.py`) and the backlog (`dynamo_backlog.py`); API keys go to
+`keys_table.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import hashlib
-import heapq
-import random
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 import aioboto3
 
-from service.ids import first_id_at
-from service.store import items as codec
+from service.store import dynamo_acks, dynamo_backlog, dynamo_claims, dynamo_creates, dynamo_reads
 from service.store.base import (
     ApiKey,
     Backlog,
     Claim,
-    DuplicateEventId,
     Event,
     ExtendOutcome,
     IdempotencyRecord,
     NewEvent,
     RedriveOutcome,
-    Refusal,
     ReleaseOutcome,
     Status,
     Store,
     StoreUnavailable,
-    new_lease_token,
 )
 from service.store.batch_client import BatchClient
 from service.store.coalescer import Coalescer
 from service.store.counters import Counters
-from service.store.dynamo_client import (
-    Item,
-    Names,
-    Op,
-    client_config,
-    query_all,
-    run_all,
-    unavailable_on_failure,
-)
-from service.store.items import CLAIM_KEY, PK, SK, STATUS_KEY, TTL, number, text
+from service.store.dynamo_client import client_config, unavailable_on_failure
+from service.store.events_table import DAY, EventsTable
 from service.store.keys_table import KeysTable
-from service.store.schema import CLAIM_INDEX, STATUS_INDEX
 from service.store.shards import DEFAULT, LEAD_MS, REFRESH_SECONDS, ShardPlan
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
-    from types_aiobotocore_dynamodb.literals import ReturnValueType
-    from types_aiobotocore_dynamodb.type_defs import QueryInputTypeDef, TransactWriteItemTypeDef
-
-DAY = 86_400_000
-_NAMES = Names({"#pk": PK, "#sk": SK, "#ck": CLAIM_KEY, "#sp": STATUS_KEY, "#ttl": TTL})
-_LIVE = "attribute_exists(#pk) AND #ex > :now"
-_CREATE = Op(_NAMES, condition="attribute_not_exists(#pk)")
-_CREATE_RECORD = Op(_NAMES, condition="attribute_not_exists(#pk) OR #ex <= :now")
-_ACK = Op(
-    _NAMES,
-    condition=f"{_LIVE} AND #st <> :delivered",
-    update="SET #st = :delivered, #sp = :sp, #dl = :now, #ex = :exp, #ttl = :ttl, #ls = :zero,"
-    " #av = :zero REMOVE #tk, #ck",
-)
-_CLAIMABLE = f"{_LIVE} AND #st = :undelivered AND #ck <= :now"
-_LEASE = Op(
-    _NAMES,
-    condition=f"{_CLAIMABLE} AND #at < :max",
-    update="SET #ls = :until, #ck = :until, #tk = :tok, #at = #at + :one, #av = :zero",
-)
-_KILL = Op(
-    _NAMES,
-    condition=f"{_CLAIMABLE} AND #at >= :max",
-    update="SET #st = :dead, #sp = :sp REMOVE #tk, #ck",
-)
-_HOLDER = f"{_LIVE} AND #st = :undelivered AND #tk = :tok"  # the lease :tok names is current
-# Released at once, an event goes back in line where it was made; held back, from when it may go.
-_RELEASE = Op(
-    _NAMES, condition=_HOLDER, update="SET #ls = :zero, #av = :zero, #ck = #ca REMOVE #tk"
-)
-_RELEASE_WITH_ERROR = Op(
-    _NAMES,
-    condition=_HOLDER,
-    update="SET #ls = :zero, #av = :zero, #ck = #ca, #er = :err REMOVE #tk",
-)
-_HOLD_BACK = Op(
-    _NAMES, condition=_HOLDER, update="SET #ls = :zero, #av = :av, #ck = :av REMOVE #tk"
-)
-_HOLD_BACK_WITH_ERROR = Op(
-    _NAMES, condition=_HOLDER, update="SET #ls = :zero, #av = :av, #ck = :av, #er = :err REMOVE #tk"
-)
-_EXTEND = Op(_NAMES, condition=_HOLDER, update="SET #ls = :until, #ck = :until")
-_REDRIVE = Op(
-    _NAMES,
-    condition=f"{_LIVE} AND #st = :dead",
-    update="SET #st = :undelivered, #sp = :sp, #at = :zero, #ls = :zero, #av = :zero, #ck = #ca",
-)
-# A deleted event becomes a tombstone for a day (`items.py` says why).
-_DELETE = Op(
-    _NAMES,
-    condition=_LIVE,
-    update="SET #st = :gone, #ex = :now, #ttl = :ttl REMOVE #sp, #ck, #tk, #pl, #at, #ls, #av,"
-    " #er, #dl",
-)
-_EXPIRED = Op(_NAMES, condition="attribute_exists(#pk) AND #ex <= :now")
-_MAX_TRANSACTION = 100
-_TRANSACTION_ATTEMPTS = 4
-_CLAIM_SLACK = 5  # extra candidates per query, for events another claim takes meanwhile
-_BATCH_GET = 100
 
 
 class DynamoStore(Store):
@@ -141,8 +71,6 @@ class DynamoStore(Store):
         self._endpoint_url = endpoint_url
         self._region = region
         self._counts = {DEFAULT: shards, **(tenant_shards or {})}
-        self._undelivered_ms = undelivered_retention_ms
-        self._delivered_ms = delivered_retention_ms
         self._lead_ms = plan_lead_ms
         self._stack: AsyncExitStack | None = None
         self._client: DynamoDBClient | None = None
@@ -151,6 +79,14 @@ class DynamoStore(Store):
         self._plan_lock = asyncio.Lock()
         self._plan_refresher: asyncio.Task[None] | None = None
         self._secret: bytes | None = None
+        self._table = EventsTable(
+            events_table,
+            client=lambda: self._db,
+            counters=lambda: self.counters,
+            shards=self._shards,
+            undelivered_ms=undelivered_retention_ms,
+            delivered_ms=delivered_retention_ms,
+        )
 
     async def start(self) -> None:
         stack = AsyncExitStack()
@@ -248,335 +184,37 @@ class DynamoStore(Store):
         idempotency: IdempotencyRecord | None,
         now: int,
     ) -> IdempotencyRecord | None:
-        if len(events) + 1 > _MAX_TRANSACTION:
-            raise ValueError(f"at most {_MAX_TRANSACTION - 1} events per insert")
-        plan = await self._shards(creating=True)
-        written = [
-            codec.new_items(
-                tenant,
-                plan.shard_of(tenant, event.id),
-                event,
-                event.expires_at + self._delivered_ms,
-            )
-            for event in events
-        ]
-        if idempotency is None and len(events) == 1:
-            await self.coalescer.create(*written[0])
-            existing = None
-        else:
-            await self.coalescer.put_blind([p for _, p in written if p is not None])
-            existing = await self._create_atomically(
-                tenant, [item for item, _ in written], idempotency, now
-            )
-        if existing is None:
-            self.counters.count(tenant, undelivered=len(events))
-        return existing
-
-    async def _create_atomically(
-        self,
-        tenant: str,
-        event_items: Sequence[Item],
-        record: IdempotencyRecord | None,
-        now: int,
-    ) -> IdempotencyRecord | None:
-        actions: list[TransactWriteItemTypeDef] = [
-            {
-                "Put": {
-                    "TableName": self._events,
-                    "Item": cast("Any", item),
-                    "ConditionExpression": _CREATE.condition,
-                    "ExpressionAttributeNames": _CREATE.names,
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            }
-            for item in event_items
-        ]
-        if record is not None:
-            actions.append(
-                {
-                    "Put": {
-                        "TableName": self._events,
-                        "Item": _record_item(tenant, record),
-                        "ConditionExpression": _CREATE_RECORD.condition,
-                        "ExpressionAttributeNames": _CREATE_RECORD.names,
-                        "ExpressionAttributeValues": {":now": number(now)},
-                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                    }
-                }
-            )
-        ids = [item[SK]["S"] for item in event_items]
-        for attempt in range(_TRANSACTION_ATTEMPTS):
-            try:
-                await self._db.transact_write_items(
-                    TransactItems=actions, ClientRequestToken=_request_token(ids, attempt)
-                )
-                return None
-            except self._db.exceptions.TransactionCanceledException as error:
-                reasons = cast(
-                    "list[dict[str, Any]]", error.response.get("CancellationReasons", [])
-                )
-            outcome = _cancellation_outcome(event_items, record, reasons)
-            if outcome is not _RETRY:
-                return cast("IdempotencyRecord | None", outcome)
-            await asyncio.sleep(random.uniform(0, 0.02 * 2**attempt))
-        raise StoreUnavailable("DynamoDB kept cancelling the write; try again")
+        return await dynamo_creates.insert_events(
+            self._table, self.coalescer, tenant, events, idempotency=idempotency, now=now
+        )
 
     # -- reading --------------------------------------------------------------------------------
 
     @unavailable_on_failure
     async def get_event(self, tenant: str, event_id: str, *, now: int) -> Event | None:
-        shard = (await self._shards()).shard_of(tenant, event_id)
-        response = await self._db.query(
-            TableName=self._events,
-            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :id)",
-            ExpressionAttributeNames=_NAMES.of("#pk", "#sk"),
-            ExpressionAttributeValues={
-                ":pk": text(codec.tenant_pk(tenant, shard)),
-                ":id": text(event_id),
-            },
-            ConsistentRead=True,
-        )
-        found = {item[SK]["S"]: item for item in response["Items"]}
-        item = found.get(event_id)
-        if item is None or not codec.live(item, now):
-            return None
-        payload = codec.inline_payload(item)
-        if payload is None:
-            payload = codec.inline_payload(found.get(event_id + codec.PAYLOAD_SUFFIX, {})) or b"{}"
-        return codec.event_of(item, now, payload)
+        return await dynamo_reads.get_event(self._table, tenant, event_id, now=now)
 
     @unavailable_on_failure
     async def list_events(
         self, tenant: str, *, status: Status | None, limit: int, after: str | None, now: int
     ) -> tuple[list[Event], bool]:
-        shards = range((await self._shards()).widest(tenant))
-        found: list[Event] = []
-        if status is None:
-            streams = [self._newest_first(tenant, shard, after, limit, now) for shard in shards]
-            async for event in _merge(streams, key=lambda e: e.id, reverse=True):
-                found.append(event)
-                if len(found) > limit:
-                    break
-        else:
-            floor = now - self._undelivered_ms
-            if status == "delivered":
-                floor -= self._delivered_ms
-            start = max(after or "", first_id_at(floor))
-            ids = _merge(
-                [self._ids_by_status(tenant, shard, status, start, limit) for shard in shards],
-                key=lambda key: key[1],
-            )
-            async for event in self._events_of(tenant, ids, status, limit + 1, now):
-                found.append(event)
-        return found[:limit], len(found) > limit
-
-    async def _newest_first(
-        self, tenant: str, shard: int, before: str | None, limit: int, now: int
-    ) -> AsyncIterator[Event]:
-        """The shard's events, newest first: an event item comes after its payload item."""
-        values = {":pk": text(codec.tenant_pk(tenant, shard))}
-        condition = "#pk = :pk"
-        if before is not None:
-            condition += " AND #sk < :before"
-            values[":before"] = text(before)
-        request: QueryInputTypeDef = {
-            "TableName": self._events,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeNames": _NAMES.of(condition),
-            "ExpressionAttributeValues": values,
-            "ScanIndexForward": False,
-            "ConsistentRead": True,
-            "Limit": 2 * (limit + 1),
-        }
-        payloads: dict[str, bytes] = {}
-        async for item in query_all(self._db, request):
-            sort_key = item[SK]["S"]
-            if sort_key.endswith(codec.PAYLOAD_SUFFIX):
-                payloads[sort_key.removesuffix(codec.PAYLOAD_SUFFIX)] = (
-                    codec.inline_payload(item) or b"{}"
-                )
-                continue
-            if not codec.live(item, now):
-                continue
-            payload = codec.inline_payload(item) or payloads.pop(sort_key, b"{}")
-            yield codec.event_of(item, now, payload)
-
-    async def _ids_by_status(
-        self, tenant: str, shard: int, status: Status, after: str, limit: int
-    ) -> AsyncIterator[tuple[int, str]]:
-        request: QueryInputTypeDef = {
-            "TableName": self._events,
-            "IndexName": STATUS_INDEX,
-            "KeyConditionExpression": "#sp = :sp AND #sk > :after",
-            "ExpressionAttributeNames": _NAMES.of("#sp", "#sk"),
-            "ExpressionAttributeValues": {
-                ":sp": text(codec.status_pk(tenant, shard, status)),
-                ":after": text(after),
-            },
-            "Limit": limit + 1,
-        }
-        async for item in query_all(self._db, request):
-            yield shard, item[SK]["S"]
-
-    async def _events_of(
-        self,
-        tenant: str,
-        keys: AsyncIterator[tuple[int, str]],
-        status: Status,
-        wanted: int,
-        now: int,
-    ) -> AsyncIterator[Event]:
-        """The events the (shard, id) keys name, read from the table (an index lags it), in
-        order, skipping any whose status has changed since, until `wanted` are found."""
-        found = 0
-        chunk: list[tuple[int, str]] = []
-        async for key in keys:
-            chunk.append(key)
-            if len(chunk) < min(wanted - found, _BATCH_GET):
-                continue
-            for event in await self._read_events(tenant, chunk, now):
-                if event.status == status:
-                    found += 1
-                    yield event
-            chunk = []
-            if found >= wanted:
-                return
-        for event in await self._read_events(tenant, chunk, now):
-            if event.status == status:
-                yield event
-
-    async def _read_events(
-        self, tenant: str, keys: Sequence[tuple[int, str]], now: int
-    ) -> list[Event]:
-        """The live events of `keys`, in their order, with their payloads."""
-        items = await self._batch_get([codec.event_key(tenant, s, i) for s, i in keys])
-        wanted = [items[k] for k in keys if k in items and codec.live(items[k], now)]
-        external = [
-            codec.payload_key(tenant, shard, event_id)
-            for shard, event_id in keys
-            if (shard, event_id) in items and "px" in items[(shard, event_id)]
-        ]
-        payloads = await self._batch_get(external) if external else {}
-        events = []
-        for item in wanted:
-            key = _shard_of_pk(item), item[SK]["S"]
-            payload = codec.inline_payload(item)
-            if payload is None:
-                stored = payloads.get((key[0], key[1] + codec.PAYLOAD_SUFFIX))
-                payload = codec.inline_payload(stored or {}) or b"{}"
-            events.append(codec.event_of(item, now, payload))
-        return events
-
-    async def _batch_get(self, keys: Sequence[Mapping[str, Any]]) -> dict[tuple[int, str], Item]:
-        """Items by (shard, sort key), strongly consistent, whatever DynamoDB left unprocessed
-        read again."""
-        found: dict[tuple[int, str], Item] = {}
-        for start in range(0, len(keys), _BATCH_GET):
-            pending: list[Any] = list(keys[start : start + _BATCH_GET])
-            for attempt in range(5):
-                if not pending:
-                    break
-                if attempt:
-                    await asyncio.sleep(random.uniform(0, 0.025 * 2**attempt))
-                response = await self._db.batch_get_item(
-                    RequestItems={self._events: {"Keys": pending, "ConsistentRead": True}}
-                )
-                for item in response["Responses"].get(self._events, []):
-                    found[(_shard_of_pk(item), item[SK]["S"])] = item
-                unprocessed: Any = response.get("UnprocessedKeys", {})
-                pending = unprocessed.get(self._events, {}).get("Keys", [])
-            if pending:
-                raise StoreUnavailable("DynamoDB left reads unprocessed")
-        return found
+        return await dynamo_reads.list_events(
+            self._table, tenant, status=status, limit=limit, after=after, now=now
+        )
 
     # -- acknowledging and deleting ---------------------------------------------------------------
-
-    async def _update(
-        self,
-        tenant: str,
-        event_id: str,
-        op: Op,
-        values: Mapping[str, Mapping[str, Any]],
-        returns: ReturnValueType,
-        *,
-        shard: int | None = None,
-    ) -> tuple[bool, Item | None]:
-        """One conditional update: (True, the item as `returns` asks) when it applied, else
-        (False, the item its condition failed on, or None when there is none)."""
-        if shard is None:
-            shard = (await self._shards()).shard_of(tenant, event_id)
-        try:
-            response = await self._db.update_item(
-                TableName=self._events,
-                Key=codec.event_key(tenant, shard, event_id),
-                UpdateExpression=op.update,
-                ConditionExpression=op.condition,
-                ExpressionAttributeNames=op.names,
-                ExpressionAttributeValues=cast("Any", values),
-                ReturnValues=returns,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except self._db.exceptions.ConditionalCheckFailedException as error:
-            return False, cast("Item | None", error.response.get("Item"))
-        return True, response.get("Attributes")
 
     @unavailable_on_failure
     async def ack_events(
         self, tenant: str, event_ids: Sequence[str], *, now: int, expires_at: int
     ) -> set[str]:
-        plan = await self._shards()
-        unique = list(dict.fromkeys(event_ids))
-
-        async def ack(event_id: str) -> bool:
-            shard = plan.shard_of(tenant, event_id)
-            values = {
-                ":now": number(now),
-                ":delivered": text("D"),
-                ":sp": text(codec.status_pk(tenant, shard, "delivered")),
-                ":exp": number(expires_at),
-                ":ttl": number(codec.seconds(expires_at)),
-                ":zero": number(0),
-            }
-            applied, item = await self._update(
-                tenant, event_id, _ACK, values, "UPDATED_OLD", shard=shard
-            )
-            if applied and item is not None:
-                self._count_end(tenant, item, now)
-                return True
-            # Delivered already: ack is idempotent.
-            return (
-                item is not None and codec.live(item, now) and codec.status_of(item) == "delivered"
-            )
-
-        outcomes = await run_all(ack(event_id) for event_id in unique)
-        return {event_id for event_id, found in zip(unique, outcomes, strict=True) if found}
-
-    def _count_end(self, tenant: str, old: Item, now: int) -> None:
-        """Count an event leaving the undelivered or dead ones, ending any lease it held."""
-        status = codec.status_of(old)
-        if status == "undelivered":
-            self.counters.count(tenant, undelivered=-1)
-            self.counters.lease(tenant, _lease_end(old), -1, now)
-        elif status == "dead":
-            self.counters.count(tenant, dead=-1)
+        return await dynamo_acks.ack_events(
+            self._table, tenant, event_ids, now=now, expires_at=expires_at
+        )
 
     @unavailable_on_failure
     async def delete_event(self, tenant: str, event_id: str, *, now: int) -> bool:
-        shard = (await self._shards()).shard_of(tenant, event_id)
-        values = {
-            ":now": number(now),
-            ":gone": text(codec.GONE),
-            ":ttl": number(codec.seconds(now + DAY)),
-        }
-        applied, old = await self._update(tenant, event_id, _DELETE, values, "ALL_OLD", shard=shard)
-        if not applied or old is None:
-            return False
-        self._count_end(tenant, old, now)
-        if "px" in old:
-            await self._db.delete_item(
-                TableName=self._events, Key=codec.payload_key(tenant, shard, event_id)
-            )
-        return True
+        return await dynamo_acks.delete_event(self._table, tenant, event_id, now=now)
 
     # -- leased delivery ------------------------------------------------------------------------
 
@@ -584,140 +222,18 @@ class DynamoStore(Store):
     async def claim_events(
         self, tenant: str, *, limit: int, lease_until: int, max_attempts: int, now: int
     ) -> Claim:
-        shards = range((await self._shards()).widest(tenant))
-        candidates = _merge(
-            [self._claimable(tenant, shard, limit, now) for shard in shards],
-            key=lambda item: (int(item[CLAIM_KEY]["N"]), item[SK]["S"]),
+        return await dynamo_claims.claim_events(
+            self._table,
+            tenant,
+            limit=limit,
+            lease_until=lease_until,
+            max_attempts=max_attempts,
+            now=now,
         )
-        claim = Claim([], [])
-        batch: list[Item] = []
-        # Candidates go in rounds, each as large as what is still wanted: a claim that loses a
-        # candidate to another claim takes the next one.
-        async for candidate in candidates:
-            batch.append(candidate)
-            if len(batch) < limit - len(claim.leased):
-                continue
-            await self._claim_all(tenant, batch, claim, lease_until, max_attempts, now)
-            batch = []
-            if len(claim.leased) >= limit:
-                break
-        await self._claim_all(tenant, batch, claim, lease_until, max_attempts, now)
-        await self._fill_payloads(tenant, claim.leased, now)
-        claim.leased.sort(key=lambda event: event.id)
-        for _ in claim.leased:
-            self.counters.lease(tenant, lease_until, +1, now)
-        if claim.dead:
-            self.counters.count(tenant, undelivered=-len(claim.dead), dead=len(claim.dead))
-        return claim
 
     @unavailable_on_failure
     async def count_claimable(self, tenant: str, *, up_to: int, now: int) -> int:
-        async def count(shard: int) -> int:
-            request = self._claimable_request(tenant, shard, up_to, now)
-            request["Select"] = "COUNT"
-            response = await self._db.query(**request)
-            return int(response["Count"])
-
-        shards = range((await self._shards()).widest(tenant))
-        return min(sum(await run_all(count(shard) for shard in shards)), up_to)
-
-    def _claimable_request(
-        self, tenant: str, shard: int, limit: int, now: int
-    ) -> QueryInputTypeDef:
-        # An undelivered event created before the retention window has expired: skip them all.
-        return {
-            "TableName": self._events,
-            "IndexName": CLAIM_INDEX,
-            "KeyConditionExpression": "#pk = :pk AND #ck BETWEEN :floor AND :now",
-            "ExpressionAttributeNames": _NAMES.of("#pk", "#ck"),
-            "ExpressionAttributeValues": {
-                ":pk": text(codec.tenant_pk(tenant, shard)),
-                ":floor": number(now - self._undelivered_ms),
-                ":now": number(now),
-            },
-            "Limit": limit,
-        }
-
-    async def _claimable(
-        self, tenant: str, shard: int, limit: int, now: int
-    ) -> AsyncIterator[Item]:
-        """The shard's events that can be claimed now, the longest available first."""
-        request = self._claimable_request(tenant, shard, limit + _CLAIM_SLACK, now)
-        async for item in query_all(self._db, request):
-            yield item
-
-    async def _claim_all(
-        self,
-        tenant: str,
-        candidates: Sequence[Item],
-        claim: Claim,
-        lease_until: int,
-        max_attempts: int,
-        now: int,
-    ) -> None:
-        await run_all(
-            self._claim_one(tenant, _shard_of_pk(item), item, claim, lease_until, max_attempts, now)
-            for item in candidates
-        )
-
-    async def _claim_one(
-        self,
-        tenant: str,
-        shard: int,
-        candidate: Item,
-        claim: Claim,
-        lease_until: int,
-        max_attempts: int,
-        now: int,
-    ) -> None:
-        """Lease the candidate, or make it dead when it has had its attempts. One someone else
-        changed since the index showed it is left alone (the condition says so)."""
-        event_id = candidate[SK]["S"]
-        values: dict[str, Any] = {
-            ":now": number(now),
-            ":undelivered": text("U"),
-            ":max": number(max_attempts),
-        }
-        if int(candidate["at"]["N"]) >= max_attempts:
-            values[":dead"] = text("X")
-            values[":sp"] = text(codec.status_pk(tenant, shard, "dead"))
-            applied, _ = await self._update(tenant, event_id, _KILL, values, "NONE", shard=shard)
-            if applied:
-                claim.dead.append(event_id)
-            return
-        token = new_lease_token()
-        values.update(
-            {
-                ":until": number(lease_until),
-                ":tok": text(token),
-                ":one": number(1),
-                ":zero": number(0),
-            }
-        )
-        applied, item = await self._update(tenant, event_id, _LEASE, values, "ALL_NEW", shard=shard)
-        if applied and item is not None:
-            payload = codec.inline_payload(item)
-            claim.leased.append(codec.event_of(item, now, payload or b"", token))
-
-    async def _fill_payloads(self, tenant: str, events: list[Event], now: int) -> None:
-        """Leased events whose payload has an item of its own get it read in."""
-        missing = [i for i, event in enumerate(events) if not event.payload]
-        if not missing:
-            return
-        plan = await self._shards()
-        keys = [
-            codec.payload_key(tenant, plan.shard_of(tenant, events[i].id), events[i].id)
-            for i in missing
-        ]
-        payloads = await self._batch_get(keys)
-        for i in missing:
-            event = events[i]
-            stored = payloads.get(
-                (plan.shard_of(tenant, event.id), event.id + codec.PAYLOAD_SUFFIX)
-            )
-            events[i] = dataclasses.replace(
-                event, payload=codec.inline_payload(stored or {}) or b"{}"
-            )
+        return await dynamo_claims.count_claimable(self._table, tenant, up_to=up_to, now=now)
 
     @unavailable_on_failure
     async def release_event(
@@ -730,152 +246,39 @@ class DynamoStore(Store):
         error: str | None,
         now: int,
     ) -> ReleaseOutcome:
-        values = {
-            ":now": number(now),
-            ":undelivered": text("U"),
-            ":tok": text(token),
-            ":zero": number(0),
-        }
-        if available_at:
-            values[":av"] = number(available_at)
-            op = _HOLD_BACK if error is None else _HOLD_BACK_WITH_ERROR
-        else:
-            op = _RELEASE if error is None else _RELEASE_WITH_ERROR
-        if error is not None:
-            values[":err"] = text(error)
-        applied, old = await self._update(tenant, event_id, op, values, "UPDATED_OLD")
-        if not applied:
-            return _refusal(old, now)
-        if old is not None:
-            self.counters.lease(tenant, _lease_end(old), -1, now)
-        return "released"
+        return await dynamo_claims.release_event(
+            self._table,
+            tenant,
+            event_id,
+            token=token,
+            available_at=available_at,
+            error=error,
+            now=now,
+        )
 
     @unavailable_on_failure
     async def extend_lease(
         self, tenant: str, event_id: str, *, token: str, lease_until: int, now: int
     ) -> ExtendOutcome:
-        values = {
-            ":now": number(now),
-            ":undelivered": text("U"),
-            ":tok": text(token),
-            ":until": number(lease_until),
-        }
-        applied, old = await self._update(tenant, event_id, _EXTEND, values, "UPDATED_OLD")
-        if not applied:
-            return _refusal(old, now)
-        if old is not None:
-            self.counters.lease(tenant, _lease_end(old), -1, now)
-        self.counters.lease(tenant, lease_until, +1, now)
-        return "extended"
+        return await dynamo_claims.extend_lease(
+            self._table, tenant, event_id, token=token, lease_until=lease_until, now=now
+        )
 
     @unavailable_on_failure
     async def redrive_events(
         self, tenant: str, event_ids: Sequence[str], *, now: int
     ) -> dict[str, RedriveOutcome]:
-        plan = await self._shards()
-        unique = list(dict.fromkeys(event_ids))
-
-        async def redrive(event_id: str) -> RedriveOutcome:
-            shard = plan.shard_of(tenant, event_id)
-            values = {
-                ":now": number(now),
-                ":dead": text("X"),
-                ":undelivered": text("U"),
-                ":sp": text(codec.status_pk(tenant, shard, "undelivered")),
-                ":zero": number(0),
-            }
-            applied, item = await self._update(
-                tenant, event_id, _REDRIVE, values, "NONE", shard=shard
-            )
-            if applied:
-                self.counters.count(tenant, undelivered=1, dead=-1)
-                return "redriven"
-            refusal = _refusal(item, now)
-            # Not dead but undelivered (the condition's other way to fail): nothing to do.
-            return "redriven" if refusal == "lease_lost" else refusal
-
-        outcomes = await run_all(redrive(event_id) for event_id in unique)
-        return dict(zip(unique, outcomes, strict=True))
+        return await dynamo_claims.redrive_events(self._table, tenant, event_ids, now=now)
 
     # -- backlog ----------------------------------------------------------------------------------
 
     @unavailable_on_failure
     async def backlog(self, tenant: str, *, now: int) -> Backlog:
-        counted, oldest = await asyncio.gather(
-            self.counters.read(tenant, now), self._oldest_undelivered(tenant, now)
-        )
-        return dataclasses.replace(counted, oldest_undelivered_at=oldest)
-
-    async def _oldest_undelivered(self, tenant: str, now: int) -> int | None:
-        """The oldest undelivered event's creation time: the first of each shard's status
-        partition, checked against the table (the index lags it)."""
-        shards = range((await self._shards()).widest(tenant))
-        start = first_id_at(now - self._undelivered_ms)
-
-        async def first(shard: int) -> Event | None:
-            ids = self._ids_by_status(tenant, shard, "undelivered", start, 0)
-            async for event in self._events_of(tenant, ids, "undelivered", 1, now):
-                return event
-            return None
-
-        firsts = [event for event in await run_all(first(s) for s in shards) if event]
-        return min(firsts, key=lambda event: event.id).created_at if firsts else None
+        return await dynamo_backlog.backlog(self._table, tenant, now=now)
 
     @unavailable_on_failure
     async def sweep_expired(self, tenant: str, *, now: int) -> int:
-        """Events created before the undelivered retention window are past their expiry: delete
-        them (DynamoDB TTL would, later, without counting them out)."""
-        shards = range((await self._shards()).widest(tenant))
-        before = first_id_at(now - self._undelivered_ms)
-
-        async def sweep(shard: int, status: Status) -> int:
-            request: QueryInputTypeDef = {
-                "TableName": self._events,
-                "IndexName": STATUS_INDEX,
-                "KeyConditionExpression": "#sp = :sp AND #sk < :before",
-                "ExpressionAttributeNames": _NAMES.of("#sp", "#sk"),
-                "ExpressionAttributeValues": {
-                    ":sp": text(codec.status_pk(tenant, shard, status)),
-                    ":before": text(before),
-                },
-            }
-            swept = 0
-            async for item in query_all(self._db, request):
-                if await self._delete_expired(tenant, shard, item[SK]["S"], now):
-                    swept += 1
-            return swept
-
-        counts = await run_all(
-            sweep(shard, status) for shard in shards for status in ("undelivered", "dead")
-        )
-        return sum(counts)
-
-    async def _delete_expired(self, tenant: str, shard: int, event_id: str, now: int) -> bool:
-        try:
-            response = await self._db.delete_item(
-                TableName=self._events,
-                Key=codec.event_key(tenant, shard, event_id),
-                ConditionExpression=_EXPIRED.condition,
-                ExpressionAttributeNames=_EXPIRED.names,
-                ExpressionAttributeValues={":now": number(now)},
-                ReturnValues="ALL_OLD",
-            )
-        except self._db.exceptions.ConditionalCheckFailedException:
-            return False
-        old: Item | None = response.get("Attributes")
-        if not old:
-            return False
-        status = codec.status_of(old)
-        self.counters.count(
-            tenant,
-            undelivered=-(status == "undelivered"),
-            dead=-(status == "dead"),
-        )
-        if "px" in old:
-            await self._db.delete_item(
-                TableName=self._events, Key=codec.payload_key(tenant, shard, event_id)
-            )
-        return True
+        return await dynamo_backlog.sweep_expired(self._table, tenant, now=now)
 
     @unavailable_on_failure
     async def take_lease(self, name: str, holder: str, until: int, *, now: int) -> bool:
@@ -904,128 +307,3 @@ class DynamoStore(Store):
         if self._secret is None:
             self._secret = await self.keys.secret()
         return self._secret
-
-
-# -- helpers -----------------------------------------------------------------------------------
-
-
-def _lease_end(old: Item) -> int:
-    """The lease end an update replaced (absent from UPDATED_OLD when it did not change)."""
-    return int(old.get("ls", {"N": "0"})["N"])
-
-
-def _shard_of_pk(item: Item) -> int:
-    return int(item[PK]["S"].rsplit("#", 1)[1])
-
-
-def _refusal(item: Item | None, now: int) -> Refusal:
-    """Why a conditional update did not apply, from the item its condition failed on."""
-    if item is None or not codec.live(item, now):
-        return "not_found"
-    return "already_delivered" if codec.status_of(item) == "delivered" else "lease_lost"
-
-
-async def _merge(
-    streams: Sequence[AsyncIterator[Any]], *, key: Any, reverse: bool = False
-) -> AsyncIterator[Any]:
-    """A k-way merge of sorted async streams, reading each only as far as needed."""
-    heap: list[tuple[Any, int, Any]] = []
-    sign = -1 if reverse else 1
-
-    async def pull(index: int) -> None:
-        try:
-            value = await anext(streams[index])
-        except StopAsyncIteration:
-            return
-        sort_key = key(value)
-        heapq.heappush(heap, (_Reversed(sort_key) if sign < 0 else sort_key, index, value))
-
-    await run_all(pull(index) for index in range(len(streams)))
-    while heap:
-        _, index, value = heapq.heappop(heap)
-        yield value
-        await pull(index)
-
-
-class _Reversed:
-    """Orders like its value, backwards (for a merge of descending streams)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __lt__(self, other: _Reversed) -> bool:
-        return bool(self.value > other.value)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Reversed) and self.value == other.value
-
-
-def _record_key(tenant: str, key: str) -> str:
-    return f"I#{tenant}#{hashlib.sha256(key.encode()).hexdigest()}"
-
-
-def _record_item(tenant: str, record: IdempotencyRecord) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        PK: text(_record_key(tenant, record.key)),
-        SK: text("I"),
-        "key": text(record.key),
-        "body_hash": text(record.body_hash),
-        "http_status": number(record.status),
-        "response": {"B": record.response},
-        "ex": number(record.expires_at),
-        TTL: number(codec.seconds(record.expires_at)),
-    }
-    if record.location is not None:
-        item["location"] = text(record.location)
-    return item
-
-
-def _record(item: Item) -> IdempotencyRecord:
-    return IdempotencyRecord(
-        key=item["key"]["S"],
-        body_hash=item["body_hash"]["S"],
-        status=int(item["http_status"]["N"]),
-        response=item["response"]["B"],
-        expires_at=int(item["ex"]["N"]),
-        location=item["location"]["S"] if "location" in item else None,
-    )
-
-
-def _request_token(ids: Sequence[str], attempt: int) -> str:
-    """Same transaction, same token: DynamoDB then applies a write botocore retries only once.
-    Our own retries of a cancelled transaction get a fresh one."""
-    return hashlib.sha256(f"{'|'.join(ids)}#{attempt}".encode()).hexdigest()[:36]
-
-
-_RETRY = object()
-
-
-def _cancellation_outcome(
-    event_items: Sequence[Item],
-    record: IdempotencyRecord | None,
-    reasons: Sequence[Mapping[str, Any]],
-) -> IdempotencyRecord | object | None:
-    """What a cancelled insert means: a record already held (returned), a duplicate id (raised),
-    our own earlier attempt having committed (None), or a transient conflict (retry)."""
-    codes = [reason.get("Code") for reason in reasons]
-    if record is not None and codes[len(event_items) :] == ["ConditionalCheckFailed"]:
-        held = reasons[len(event_items)].get("Item")
-        if held is None:
-            return _RETRY  # no copy of what failed the check: look again
-        # Even our own record from a retried write: the caller replays its response then.
-        return _record(held)
-    conflicts = [
-        (item, reason.get("Item"))
-        for item, reason in zip(event_items, reasons, strict=False)
-        if reason.get("Code") == "ConditionalCheckFailed"
-    ]
-    for item, found in conflicts:
-        if not codec.is_own(found, item):
-            raise DuplicateEventId(item[SK]["S"])
-    if conflicts:
-        return None
-    if "TransactionConflict" in codes:
-        return _RETRY
-    raise StoreUnavailable("DynamoDB cancelled the write; try again")

@@ -146,6 +146,15 @@ def status_of(item: Item) -> Status:
     return STATUSES[item["st"]["S"]]
 
 
+def shard_of_pk(item: Item) -> int:
+    return int(item[PK]["S"].rsplit("#", 1)[1])
+
+
+def lease_end(old: Item) -> int:
+    """The lease end an update replaced (absent from UPDATED_OLD when it did not change)."""
+    return int(old.get("ls", {"N": "0"})["N"])
+
+
 def event_of(item: Item, now: int, payload: bytes, token: str | None = None) -> Event:
     lease = int(item["ls"]["N"])
     available_at = int(item["av"]["N"])
