@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Server
 
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
@@ -23,6 +25,8 @@ CHECKS = ",".join(
 )
 
 
+# Most of a run is claims long-polling (up to 20 s each), and it takes longer on a busy machine.
+@pytest.mark.timeout(300)
 def test_no_request_gets_a_server_error_or_an_undocumented_answer(tmp_path: Path) -> None:
     server = Server(tmp_path, "--db", str(tmp_path / "fuzz.db"))
     try:

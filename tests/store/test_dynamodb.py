@@ -16,6 +16,7 @@ from service.ids import new_event_id
 from service.settings import Settings
 from service.store import schema
 from service.store.base import NewEvent, Store, StoreUnavailable
+from service.store.dynamo_client import CALLS_AT_ONCE, run_all
 from service.store.dynamodb import DynamoStore
 from service.store.tables import create_tables
 from tests.conftest import free_port, unique_tables
@@ -205,3 +206,32 @@ async def test_unavailable_hides_the_cause_from_its_message(moto_endpoint: str) 
         with pytest.raises(StoreUnavailable) as caught:
             await store.ping()
     assert "Absent" not in str(caught.value)
+
+
+async def test_one_request_runs_at_most_16_calls_at_once_and_keeps_every_answer() -> None:
+    running = peak = 0
+
+    async def call(n: int) -> int:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.001)
+        running -= 1
+        return n
+
+    assert await run_all(call(n) for n in range(100)) == list(range(100))
+    assert peak == CALLS_AT_ONCE == 16
+
+
+async def test_run_all_raises_the_first_failure_after_every_call_ended() -> None:
+    ended: list[int] = []
+
+    async def call(n: int) -> None:
+        await asyncio.sleep(0.001 * (n % 3))
+        ended.append(n)
+        if n in (5, 7):
+            raise StoreUnavailable(f"call {n}")
+
+    with pytest.raises(StoreUnavailable, match="call 5"):
+        await run_all(call(n) for n in range(40))
+    assert sorted(ended) == list(range(40))
