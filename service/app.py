@@ -61,10 +61,14 @@ def create_app(settings: Settings | None = None) -> App:
                 await housekeeping.close()
                 await notifier.close()
 
-    return App(
+    app = App(
         metrics,
         AccessLog() if settings.access_log else None,
         routes=ROUTES,
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
     )
+    # Starlette answers `/v1/events/` with a 307 to a URL built from the client's Host header:
+    # a path that is not a route is a 404 problem document here, like any other.
+    app.router.redirect_slashes = False
+    return app

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from service.models import encode
 from service.problems import too_large, validation_error
 from service.request_ids import request_id
+from service.strict_json import parse
 
 T = TypeVar("T")
 
@@ -41,26 +42,18 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 def decode(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
     """Decode a JSON body into its Struct, or 422 saying what is wrong and where."""
+    return parse_and_decode(decoder, body)[1]
+
+
+def parse_and_decode(
+    decoder: msgspec.json.Decoder[T], body: bytes, *, check_depth: bool = True
+) -> tuple[Any, T]:
+    """The body as plain values (it must be I-JSON: `service/strict_json.py`) and as its Struct."""
+    value = parse(body, check_depth=check_depth)
     try:
-        return decoder.decode(body)
+        return value, decoder.decode(body)
     except msgspec.DecodeError as error:
-        raise validation_error(describe(error)) from None
-
-
-def describe(error: msgspec.DecodeError) -> str:
-    """What is wrong with a JSON body, for a problem's detail."""
-    text = str(error)
-    if isinstance(error, msgspec.ValidationError):
-        return text
-    return f"The body is not valid JSON: {text.removeprefix('JSON is malformed: ')}"
-
-
-def require_utf8(body: bytes) -> None:
-    # msgspec leaves the bytes inside strings unchecked when it skips over them as Raw.
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise validation_error("The body is not valid UTF-8.") from None
+        raise validation_error(str(error)) from None
 
 
 def json_response(

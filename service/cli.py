@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 from service import logfmt
 from service.auth import hash_key, key_id, mint_key
 from service.settings import Settings, SettingsError, load_settings
-from service.store import open_store
-from service.store.base import Store, StoreError
+from service.startup import ConfigError, check_aws, explain, listen, opened, report
+from service.store.base import Store
 from service.typed_settings import add_flags
 
 if TYPE_CHECKING:
@@ -31,6 +31,8 @@ TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 # The settings offered as flags: the store's on every command, the address on `serve`.
 STORE_FLAGS = ("store", "db", "events_table", "keys_table")
 SERVE_FLAGS = ("host", "port", "metrics_port", "access_log")
+# uvicorn's exit status when the application fails to start.
+STARTUP_FAILURE = 3
 # How long `serve` lets in-flight requests finish on SIGTERM; whatever stops the process (compose,
 # ECS) must wait longer than this before its SIGKILL.
 GRACEFUL_SHUTDOWN_SECONDS = 25
@@ -45,15 +47,24 @@ class CommandError(Exception):
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     flags = {name: getattr(args, name, None) for name in STORE_FLAGS + SERVE_FLAGS}
+    settings: Settings | None = None
     try:
         settings = load_settings(flags)
         args.command(settings, args)
     except SettingsError as error:
-        print(f"trigger-api: invalid setting: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except (CommandError, StoreError) as error:
-        print(f"trigger-api: {error}", file=sys.stderr)
-        raise SystemExit(1) from None
+        _fail(2, f"invalid setting: {error}")
+    except CommandError as error:
+        _fail(1, str(error))
+    except Exception as error:
+        explained = explain(error, settings)
+        if explained is None:
+            raise
+        _fail(*explained)
+
+
+def _fail(status: int, line: str) -> None:
+    print(f"trigger-api: {line}", file=sys.stderr)
+    raise SystemExit(status) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     seed_parser = commands.add_parser(
         "seed", parents=[store_options], help="create the demo tenants, print fresh keys"
     )
-    seed_parser.set_defaults(command=_runs(seed))
+    seed_parser.set_defaults(command=_runs(seed, create=True))
 
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
         required=True, metavar="action"
@@ -98,12 +109,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def _runs(
     command: Callable[[Store, Settings, argparse.Namespace], Awaitable[None]],
+    *,
+    create: bool = False,
 ) -> Callable[[Settings, argparse.Namespace], None]:
-    """Run an async command with the configured store open around it."""
+    """Run an async command with the configured store open around it. Only `create` commands
+    make a new SQLite file: elsewhere a mistyped --db would silently open an empty store."""
 
     def run(settings: Settings, args: argparse.Namespace) -> None:
         async def with_store() -> None:
-            async with open_store(settings) as store:
+            async with opened(settings, create=create) as store:
                 await command(store, settings, args)
 
         asyncio.run(with_store())
@@ -118,29 +132,36 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
     from service.app import create_app
+    from service.protocol import Limits, Server, limited_protocol
 
     logfmt.configure()
+    # The ports first: if one is taken, nothing is seeded and no demo key is printed to be lost.
+    sock = listen(settings)
     app = create_app(settings)
     if settings.metrics_port is not None:
         _serve_metrics(app, settings)
-    if settings.store == "sqlite":
-        _runs(_seed_if_empty)(settings, args)
+    _runs(_prepare, create=True)(settings, args)
     # uvicorn drains in-flight requests on SIGTERM/SIGINT, then re-raises the signal to the
     # handler it found: make that handler end the process with status 0, a clean stop.
     for stop in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop, _exit_cleanly)
-    uvicorn.run(
+    limits = Limits(settings.header_timeout, settings.body_timeout, settings.max_header_bytes)
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=limited_protocol(limits),
         access_log=False,  # the app writes its own, with request ids and tenants
         log_config=None,  # uvicorn's records go to the root logger: logfmt, like ours
         proxy_headers=True,  # the ALB's X-Forwarded-*; trusted from FORWARDED_ALLOW_IPS
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         log_level="info",
     )
+    server = Server(config)
+    server.run(sockets=[sock])
+    if not server.started:
+        raise SystemExit(STARTUP_FAILURE)
 
 
 def _serve_metrics(app: App, settings: Settings) -> None:
@@ -155,7 +176,7 @@ def _serve_metrics(app: App, settings: Settings) -> None:
     try:
         server = serve_metrics(app.metrics.registry, settings.host, settings.metrics_port)
     except OSError as error:
-        raise CommandError(
+        raise ConfigError(
             f"cannot serve metrics on {settings.host}:{settings.metrics_port}"
             f" (--metrics-port/TRIGGER_METRICS_PORT): {error.strerror or error}"
         ) from None
@@ -167,8 +188,10 @@ def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-async def _seed_if_empty(store: Store, settings: Settings, args: argparse.Namespace) -> None:
-    if await store.list_api_keys():
+async def _prepare(store: Store, settings: Settings, args: argparse.Namespace) -> None:
+    """Say whether the store answers; seed an empty embedded store."""
+    await report(store, settings)
+    if settings.store != "sqlite" or await store.list_api_keys():
         return
     print("Empty store: created the demo tenants. Their API keys, shown only this once:")
     await seed(store, settings, args)
@@ -216,6 +239,7 @@ def create_tables(settings: Settings, args: argparse.Namespace) -> None:
         raise CommandError("tables create needs the DynamoDB store (--store dynamodb)")
     from service.store import tables
 
+    check_aws(settings)
     asyncio.run(
         tables.create_tables(
             settings.events_table,

@@ -10,27 +10,27 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service.bodies import decode, describe, raw_json_response, read_body, require_utf8
+from service.bodies import parse_and_decode, raw_json_response, read_body
 from service.clock import now_ms
 from service.context import Context
 from service.ids import new_event_id
 from service.models import BatchCreated, BatchRequest, CreatedEvent, encode
 from service.problems import ApiError, too_large, validation_error
 from service.store.base import IdempotencyRecord, NewEvent
+from service.strict_json import TOO_DEEP, canonical, parse, too_deep
 
 MAX_EVENT_BYTES = 256 * 1024
 MAX_BATCH_BYTES = 1024 * 1024
 IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
-_payload_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _batch_decoder = msgspec.json.Decoder(BatchRequest)
-_any_decoder = msgspec.json.Decoder()
 
 
 async def create_event(request: Request) -> Response:
@@ -38,12 +38,14 @@ async def create_event(request: Request) -> Response:
     tenant = await ctx.auth.tenant_of(request)
     key = idempotency_key(request)
     body = await read_body(request, MAX_EVENT_BYTES)
-    _check_object(body)
+    payload = parse(body)
+    if not isinstance(payload, dict):
+        raise validation_error("The body must be a JSON object.")
     now = now_ms()
     event = NewEvent(new_event_id(now), now, body, now + ctx.settings.undelivered_retention_ms)
     answer = encode(CreatedEvent(event.id, now))
     location = f"/v1/events/{event.id}"
-    record = _record(key, "event", body, answer, now, location=location)
+    record = _record(key, "event", payload, answer, now, location=location)
     replayed = await _insert(ctx, tenant, [event], record, now)
     if replayed is not None:
         return _replay(request, replayed)
@@ -55,34 +57,25 @@ async def create_batch(request: Request) -> Response:
     tenant = await ctx.auth.tenant_of(request)
     key = idempotency_key(request)
     body = await read_body(request, MAX_BATCH_BYTES)
-    batch = decode(_batch_decoder, body)
+    # Each event may nest as deep as one sent alone; checked below, where it is cheap.
+    parsed, batch = parse_and_decode(_batch_decoder, body, check_depth=False)
     payloads = [bytes(item) for item in batch.events]
     for index, payload in enumerate(payloads):
         if len(payload) > MAX_EVENT_BYTES:
             raise too_large(f"events[{index}] exceeds {MAX_EVENT_BYTES} bytes.")
         if not payload.startswith(b"{"):
             raise validation_error(f"events[{index}] must be a JSON object.")
-    require_utf8(body)
+        if too_deep(payload):
+            raise validation_error(f"events[{index}]: {TOO_DEEP}")
     now = now_ms()
     expires_at = now + ctx.settings.undelivered_retention_ms
     events = [NewEvent(new_event_id(now), now, payload, expires_at) for payload in payloads]
     answer = encode(BatchCreated([CreatedEvent(e.id, now) for e in events]))
-    record = _record(key, "batch", body, answer, now)
+    record = _record(key, "batch", parsed, answer, now)
     replayed = await _insert(ctx, tenant, events, record, now)
     if replayed is not None:
         return _replay(request, replayed)
     return raw_json_response(request, answer, 201)
-
-
-def _check_object(body: bytes) -> None:
-    """A single event's body must be one JSON object; its bytes are then stored as they are."""
-    try:
-        _payload_decoder.decode(body)
-    except msgspec.ValidationError:
-        raise validation_error("The body must be a JSON object.") from None
-    except msgspec.DecodeError as error:
-        raise validation_error(describe(error)) from None
-    require_utf8(body)
 
 
 def idempotency_key(request: Request) -> str | None:
@@ -100,19 +93,16 @@ def idempotency_key(request: Request) -> str | None:
     return key
 
 
-def body_hash(route: str, body: bytes) -> str:
-    """Hash of the request's canonical form: key order and whitespace do not matter."""
-    try:
-        canonical = msgspec.json.encode(_any_decoder.decode(body), order="sorted")
-    except msgspec.DecodeError:  # valid JSON msgspec cannot hold (e.g. 1e400): use the bytes
-        canonical = body
-    return hashlib.sha256(route.encode() + b"\n" + canonical).hexdigest()
+def body_hash(route: str, body: Any) -> str:
+    """Hash of the request's canonical form (`strict_json.canonical`): the same exactly when the
+    bodies are equal as JSON, numbers compared by their exact decimal value."""
+    return hashlib.sha256(route.encode() + b"\n" + canonical(body)).hexdigest()
 
 
 def _record(
     key: str | None,
     route: str,
-    body: bytes,
+    body: Any,
     answer: bytes,
     now: int,
     *,

@@ -55,11 +55,15 @@ def too_large(detail: str) -> ApiError:
     return ApiError(413, "payload_too_large", detail)
 
 
+def title(status: int) -> str:
+    return TITLES.get(status) or HTTPStatus(status).phrase
+
+
 def problem_response(request: Request, error: ApiError) -> Response:
     rid = request_id(request)
     body = Problem(
         type="about:blank",
-        title=TITLES.get(error.status) or HTTPStatus(error.status).phrase,
+        title=title(error.status),
         status=error.status,
         detail=error.detail,
         code=error.code,

@@ -30,6 +30,10 @@ def request_id(request: Request) -> str:
     known: str | None = scope.get(SCOPE_KEY)
     if known is None:
         given = request.headers.get("x-request-id")
-        known = given if given and _acceptable(given) else f"{_PREFIX}{next(_COUNTER):016x}"
+        known = given if given and _acceptable(given) else new_request_id()
         scope[SCOPE_KEY] = known
     return known
+
+
+def new_request_id() -> str:
+    return f"{_PREFIX}{next(_COUNTER):016x}"

@@ -15,6 +15,7 @@ from service.context import Context
 from service.ids import is_event_id
 from service.models import Event, EventPage, Stats, StatusBody
 from service.problems import not_found, validation_error
+from service.queries import positive_int
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
@@ -43,7 +44,7 @@ async def list_events(request: Request) -> Response:
     status = query.get("status")
     if status is not None and status not in STATUSES:
         raise validation_error("status must be 'undelivered', 'delivered' or 'dead'.")
-    limit = _limit(query.get("limit"))
+    limit = positive_int("limit", query.get("limit"), DEFAULT_LIMIT, MAX_LIMIT)
     cursor = query.get("cursor")
     after = None
     if cursor is not None:
@@ -59,18 +60,6 @@ async def list_events(request: Request) -> Response:
     if more:
         next_cursor = (await ctx.cursor_codec()).encode(tenant, status, events[-1].id)
     return json_response(request, EventPage([Event.of(e) for e in events], next_cursor))
-
-
-def _limit(text: str | None) -> int:
-    if text is None:
-        return DEFAULT_LIMIT
-    try:
-        limit = int(text)
-    except ValueError:
-        raise validation_error("limit must be an integer.") from None
-    if limit < 1:
-        raise validation_error("limit must be at least 1.")
-    return min(limit, MAX_LIMIT)
 
 
 async def stats(request: Request) -> Response:

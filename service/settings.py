@@ -21,6 +21,10 @@ from service.typed_settings import HttpUrl, Text, convert, declared, read, setti
 StoreKind = Literal["sqlite", "dynamodb"]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Days = Annotated[float, msgspec.Meta(gt=0, description="a positive number of days")]
+Seconds = Annotated[
+    float, msgspec.Meta(gt=0, le=3600, description="a number of seconds above 0, at most 3600")
+]
+HeadBytes = Annotated[int, msgspec.Meta(ge=1024, le=1_048_576)]
 Attempts = Annotated[int, msgspec.Meta(ge=1, le=1000)]
 Shards = Annotated[int, msgspec.Meta(ge=1, le=MAX_SHARDS)]
 TenantShards = Annotated[
@@ -86,6 +90,15 @@ class Settings:
     )
     dynamodb_endpoint: HttpUrl | None = setting(
         None, env="AWS_ENDPOINT_URL_DYNAMODB", help="DynamoDB Local or a test server"
+    )
+    header_timeout: Seconds = setting(
+        10.0, env="TRIGGER_HEADER_TIMEOUT", help="seconds to send a request head"
+    )
+    body_timeout: Seconds = setting(
+        10.0, env="TRIGGER_BODY_TIMEOUT", help="seconds to send a request body"
+    )
+    max_header_bytes: HeadBytes = setting(
+        16_384, env="TRIGGER_MAX_HEADER_BYTES", help="request head limit (431)"
     )
     region: str | None = None  # AWS_DEFAULT_REGION or AWS_REGION
     api_key_cache_seconds: float = 10.0

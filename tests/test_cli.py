@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 from pathlib import Path
@@ -9,9 +10,22 @@ from pathlib import Path
 import pytest
 
 from service.cli import main
+from service.store.sqlite import SqliteStore
 from tests.conftest import TRIGGER_API
 
 KEY = re.compile(r"tk_[A-Za-z0-9_-]{43}")
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    """An empty embedded store: commands other than serve and seed need one to exist."""
+
+    async def create() -> None:
+        async with SqliteStore(str(tmp_path / "cli.db")):
+            pass
+
+    asyncio.run(create())
+    return str(tmp_path / "cli.db")
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[str, str]:
@@ -20,21 +34,14 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[str, str]:
     return captured.out, captured.err
 
 
-def test_keys_create_prints_only_the_key(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    db = str(tmp_path / "cli.db")
-
+def test_keys_create_prints_only_the_key(db: str, capsys: pytest.CaptureFixture[str]) -> None:
     out, _ = run(capsys, "keys", "create", "--tenant", "acme", "--db", db)
 
     assert KEY.fullmatch(out.strip())
     assert out.count("\n") == 1
 
 
-def test_keys_list_never_shows_a_whole_key(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    db = str(tmp_path / "cli.db")
+def test_keys_list_never_shows_a_whole_key(db: str, capsys: pytest.CaptureFixture[str]) -> None:
     key, _ = run(capsys, "keys", "create", "--tenant", "acme", "--db", db)
     run(capsys, "keys", "create", "--tenant", "globex", "--db", db)
 
@@ -48,9 +55,8 @@ def test_keys_list_never_shows_a_whole_key(
 
 
 def test_revoke_takes_effect_by_key_or_by_listed_id(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db = str(tmp_path / "cli.db")
     first, _ = run(capsys, "keys", "create", "--tenant", "acme", "--db", db)
     run(capsys, "keys", "create", "--tenant", "acme", "--db", db)
     listed, _ = run(capsys, "keys", "list", "--db", db)
@@ -65,9 +71,9 @@ def test_revoke_takes_effect_by_key_or_by_listed_id(
     assert [line.split()[2] for line in after.splitlines()] == ["revoked", "revoked"]
 
 
-def test_revoking_an_unknown_key_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_revoking_an_unknown_key_fails(db: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["keys", "revoke", "tk_nope", "--db", str(tmp_path / "cli.db")])
+        main(["keys", "revoke", "tk_nope", "--db", db])
 
     assert exit_info.value.code == 1
     assert capsys.readouterr().err.strip() == "trigger-api: no such key"
@@ -153,7 +159,7 @@ def test_an_invalid_setting_stops_at_once_with_one_line_naming_its_source(
 
 
 def test_a_flag_overrides_a_bad_environment_variable(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("TRIGGER_STORE", "mysql")
 
@@ -166,7 +172,7 @@ def test_a_flag_overrides_a_bad_environment_variable(
         "--store",
         "sqlite",
         "--db",
-        str(tmp_path / "cli.db"),
+        db,
     )
 
     assert KEY.fullmatch(out.strip())
@@ -197,9 +203,9 @@ def test_serve_with_an_invalid_setting_exits_before_serving(tmp_path: Path) -> N
     ]
 
 
-def test_bad_tenant_names_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_tenant_names_are_refused(db: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["keys", "create", "--tenant", "Acme Corp", "--db", str(tmp_path / "cli.db")])
+        main(["keys", "create", "--tenant", "Acme Corp", "--db", db])
 
     assert exit_info.value.code == 1
     assert "invalid tenant name" in capsys.readouterr().err

@@ -227,3 +227,99 @@ async def test_concurrent_requests_with_one_key_create_exactly_one_event(api: Ap
     assert len({r.json()["id"] for r in responses}) == 1
     assert sum("idempotent-replayed" not in r.headers for r in responses) == 1
     assert len(await all_ids(api, api.acme)) == 1
+
+
+# -- I-JSON: nesting, duplicate names, exact numbers ------------------------------------------
+
+DEEP = b'{"a":' + b"[" * 1000 + b"]" * 1000 + b"}"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/events", DEEP),
+        ("/v1/events/batch", b'{"events": [' + DEEP + b"]}"),
+        ("/v1/events/claim", DEEP),
+        ("/v1/events/ack", b'{"ids": ' + b"[" * 1000 + b"]" * 1000 + b"}"),
+    ],
+)
+@pytest.mark.parametrize("idempotency_key", [None, "deep-1"])
+async def test_a_body_nested_too_deep_is_422_and_stores_nothing(
+    api: Api, path: str, body: bytes, idempotency_key: str | None
+) -> None:
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+
+    problem = assert_problem(await post(api, path, body, **headers), 422, "validation_error")
+
+    assert "more than 64 levels" in str(problem["detail"])
+    assert await all_ids(api, api.acme) == []
+
+
+async def test_a_payload_may_nest_64_levels_alone_or_in_a_batch(api: Api) -> None:
+    payload = b'{"a":' * 63 + b"{}" + b"}" * 63
+    deeper = b'{"a":' + payload + b"}"
+
+    single = await post(api, "/v1/events", payload)
+    batch = await post(api, "/v1/events/batch", b'{"events": [' + payload + b"]}")
+    single_deeper = await post(api, "/v1/events", deeper)
+    batch_deeper = await post(api, "/v1/events/batch", b'{"events": [{}, ' + deeper + b"]}")
+
+    assert (single.status_code, batch.status_code) == (201, 201)
+    assert_problem(single_deeper, 422, "validation_error")
+    assert "events[1]" in str(assert_problem(batch_deeper, 422, "validation_error")["detail"])
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/events", b'{"a": 1, "a": 2}'),
+        ("/v1/events", b'{"a": {"b": 1, "b": 1}}'),
+        ("/v1/events/batch", b'{"events": [{"a": 1}], "events": [{"a": 2}]}'),
+        ("/v1/events/batch", b'{"events": [{"a": 1, "a": 2}]}'),
+        ("/v1/events/claim", b'{"limit": 1, "limit": 2}'),
+    ],
+)
+async def test_a_repeated_member_name_is_422_and_stores_nothing(
+    api: Api, path: str, body: bytes
+) -> None:
+    problem = assert_problem(await post(api, path, body), 422, "validation_error")
+
+    assert "RFC 7493" in str(problem["detail"])
+    assert await all_ids(api, api.acme) == []
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (b'{"x": 0.1}', b'{"x": 0.10000000000000000001}'),
+        (b'{"x": 9007199254740993.0}', b'{"x": 9007199254740992.0}'),
+        (b'{"x": 1e400}', b'{"x": 1e401}'),
+    ],
+)
+async def test_bodies_that_differ_in_any_digit_are_different_requests(
+    api: Api, first: bytes, second: bytes
+) -> None:
+    created = await post(api, "/v1/events", first, **{"Idempotency-Key": "exact"})
+    reused = await post(api, "/v1/events", second, **{"Idempotency-Key": "exact"})
+
+    assert created.status_code == 201
+    assert_problem(reused, 422, "idempotency_key_reused")
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (b'{"x":1e400}', b'{"x": 1e400}'),
+        (b'{"x": 100, "y": 0.5}', b'{"y": 5E-1, "x": 1E2}'),
+        (b'{"x": "\\u00e9"}', '{"x": "é"}'.encode()),
+    ],
+)
+async def test_bodies_equal_as_json_are_the_same_request(
+    api: Api, first: bytes, second: bytes
+) -> None:
+    created = await post(api, "/v1/events", first, **{"Idempotency-Key": "equal"})
+    replayed = await post(api, "/v1/events", second, **{"Idempotency-Key": "equal"})
+
+    assert created.status_code == replayed.status_code == 201
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert replayed.content == created.content

@@ -213,7 +213,7 @@ def test_a_metrics_port_in_use_stops_serve_with_one_line(tmp_path: Path) -> None
             cwd=tmp_path,
         )
 
-    assert result.returncode == 1
+    assert result.returncode == 2  # a misconfiguration, like a taken --port
     assert result.stderr.splitlines() == [
         f"trigger-api: cannot serve metrics on 127.0.0.1:{port}"
         " (--metrics-port/TRIGGER_METRICS_PORT): Address already in use"

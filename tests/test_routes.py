@@ -154,15 +154,36 @@ async def test_limit_is_clamped_to_100(api: Api) -> None:
     await create(api, {"n": 101})
 
     page = (await api.client.get("/v1/events?limit=1000", headers=api.acme)).json()
+    huge = await api.client.get("/v1/events?limit=" + "9" * 5000, headers=api.acme)
+    padded = (await api.client.get("/v1/events?limit=0003", headers=api.acme)).json()
     default = (await api.client.get("/v1/events", headers=api.acme)).json()
 
     assert len(page["events"]) == 100
     assert page["next_cursor"] is not None
+    assert len(huge.json()["events"]) == 100
+    assert len(padded["events"]) == 3
     assert len(default["events"]) == 50
 
 
 @pytest.mark.parametrize(
-    "query", ["status=pending", "status=", "limit=0", "limit=-5", "limit=ten", "limit=1.5"]
+    "query",
+    [
+        "status=pending",
+        "status=",
+        "limit=0",
+        "limit=000",
+        "limit=-5",
+        "limit=ten",
+        "limit=1.5",
+        "limit=1_0",
+        "limit=%2B5",
+        "limit=+5",
+        "limit=%201",
+        "limit=1%20",
+        "limit=%D9%A3",  # ARABIC-INDIC DIGIT THREE, which int() reads as 3
+        "limit=",
+        "limit=0x10",
+    ],
 )
 async def test_bad_list_parameters_are_422(api: Api, query: str) -> None:
     assert_problem(
@@ -228,3 +249,24 @@ async def test_unknown_routes_and_methods_are_problems(api: Api) -> None:
     assert set(put.headers["allow"].split(", ")) == {"POST", "GET", "HEAD"}
     assert_problem(post, 405, "method_not_allowed")
     assert set(post.headers["allow"].split(", ")) == {"GET", "DELETE", "HEAD"}
+
+
+async def test_a_trailing_slash_is_a_404_not_a_redirect_to_the_clients_host(api: Api) -> None:
+    response = await api.client.get(
+        "/v1/events/", headers={**api.acme, "Host": "evil.example", "X-Request-ID": "slash-1"}
+    )
+
+    assert_problem(response, 404, "not_found")
+    assert "location" not in response.headers
+    assert response.headers["x-request-id"] == "slash-1"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/nope"), ("GET", "/v1/events/"), ("POST", "/health"), ("GET", "/v1/events/x/y")],
+)
+async def test_every_answer_carries_a_request_id(api: Api, method: str, path: str) -> None:
+    response = await api.client.request(method, path, headers=api.acme)
+
+    assert response.status_code in (404, 405)
+    assert response.headers["x-request-id"]

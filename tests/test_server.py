@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from service.auth import generate_key
 from tests.conftest import Server, free_port
 
 
@@ -109,7 +110,7 @@ async def test_an_unreachable_store_is_503_with_retry_after(tmp_path: Path) -> N
             health = await client.get("/health")
             ready = await client.get("/ready")
             create = await client.post(
-                "/v1/events", json={"a": 1}, headers={"Authorization": "Bearer tk_x"}
+                "/v1/events", json={"a": 1}, headers={"Authorization": f"Bearer {generate_key()}"}
             )
     finally:
         assert server.stop() == 0
@@ -119,3 +120,6 @@ async def test_an_unreachable_store_is_503_with_retry_after(tmp_path: Path) -> N
         assert response.status_code == 503
         assert response.headers["retry-after"] == "1"
         assert response.json()["code"] == "unavailable"
+    # It said so at start, naming the endpoint, and served regardless.
+    log = server.stdout_path.with_suffix(".err").read_text()
+    assert f"store: DynamoDB at {dead} (AWS_ENDPOINT_URL_DYNAMODB) could not be reached" in log

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from service.settings import ENVIRONMENT, SettingsError, load_settings
@@ -66,6 +68,35 @@ def test_region_comes_from_either_aws_variable() -> None:
 
 def test_no_two_settings_read_the_same_variable() -> None:
     assert len(set(ENVIRONMENT.values())) == len(ENVIRONMENT)
+
+
+def test_the_readme_lists_every_setting() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme[readme.index("## Configuration") :]
+
+    assert [env for env in ENVIRONMENT.values() if f"| `{env}` |" not in table] == []
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("TRIGGER_HEADER_TIMEOUT", "0", "a number of seconds above 0, at most 3600"),
+        ("TRIGGER_BODY_TIMEOUT", "-1", "a number of seconds above 0, at most 3600"),
+        ("TRIGGER_MAX_HEADER_BYTES", "100", "an integer between 1024 and 1048576"),
+    ],
+)
+def test_connection_limits_are_bounded(variable: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({}, {variable: value})
+
+    assert str(raised.value) == f"{variable} must be {message}, not {value!r}"
+
+
+def test_connection_limits_default_to_at_most_10_seconds() -> None:
+    settings = load_settings({}, {})
+
+    assert 0 < settings.header_timeout <= 10
+    assert 0 < settings.body_timeout <= 10
 
 
 def test_metrics_are_off_unless_given_a_port() -> None:

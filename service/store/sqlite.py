@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import os
 import sqlite3
 import threading
@@ -72,6 +73,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
     location   TEXT,
     PRIMARY KEY (tenant, key)
 );
+CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at);
 CREATE TABLE IF NOT EXISTS api_keys (
     key_hash   TEXT PRIMARY KEY,
     tenant     TEXT    NOT NULL,
@@ -87,6 +89,9 @@ EVENT_COLUMNS = (
 UNDELIVERED, DELIVERED, DEAD = 0, 1, 2
 STATUSES: tuple[Status, ...] = ("undelivered", "delivered", "dead")  # by their code
 PURGE_INTERVAL_SECONDS = 60.0
+# Rows deleted per transaction: a purge of many rows is many short writes, between which
+# everyone else's writes go ahead (one transaction of 200,000 rows held them for over a second).
+PURGE_BATCH = 200
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -123,6 +128,26 @@ def _event(row: sqlite3.Row | tuple[Any, ...], now: int, token: str | None = Non
         last_error=last_error,
         lease_token=token,
     )
+
+
+def _purge_some(db: sqlite3.Connection, *, table: str, now: int) -> int:
+    expired = f"SELECT rowid FROM {table} WHERE expires_at <= ? LIMIT {PURGE_BATCH}"
+    if table != "events":
+        return int(db.execute(f"DELETE FROM {table} WHERE rowid IN ({expired})", (now,)).rowcount)
+    gone = db.execute(
+        f"DELETE FROM events WHERE rowid IN ({expired}) RETURNING tenant, status", (now,)
+    ).fetchall()
+    counts.forget_expired(db, gone, now)
+    return len(gone)
+
+
+def _close_readers(
+    readers: concurrent.futures.ThreadPoolExecutor | None, connections: list[sqlite3.Connection]
+) -> None:
+    if readers is not None:
+        readers.shutdown(wait=True)
+    for connection in connections:
+        connection.close()
 
 
 def _held_lease(db: sqlite3.Connection, tenant: str, event_id: str, token: str, now: int) -> int:
@@ -184,12 +209,11 @@ class SqliteStore(Store):
             self._purger.cancel()
             await asyncio.gather(self._purger, return_exceptions=True)
         await self._writer.close()
-        if self._readers is not None:
-            self._readers.shutdown(wait=True)
-            self._readers = None
-        for connection in self._reader_connections:
-            connection.close()
+        readers, self._readers = self._readers, None
+        connections = list(self._reader_connections)
         self._reader_connections.clear()
+        # Waiting for reads in flight and closing connections block: not on the event loop.
+        await asyncio.to_thread(_close_readers, readers, connections)
 
     # -- the two ways in: the writer and the reader pool -----------------------------------------
 
@@ -217,18 +241,17 @@ class SqliteStore(Store):
                 await self.purge_expired(now_ms())
 
     async def purge_expired(self, now: int) -> int:
-        """Delete expired events and idempotency records; reads skip them either way."""
-
-        def purge(db: sqlite3.Connection) -> int:
-            expired = db.execute(
-                "DELETE FROM events WHERE expires_at <= ? RETURNING tenant, status", (now,)
-            ).fetchall()
-            counts.forget_expired(db, expired, now)
-            events = len(expired)
-            db.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now,))
-            return int(events)
-
-        return await self._writer.submit(purge)
+        """Delete expired events and idempotency records, `PURGE_BATCH` rows per transaction;
+        reads skip them either way. Returns how many events were deleted."""
+        deleted = {"events": 0, "idempotency": 0}
+        for table in deleted:
+            some = functools.partial(_purge_some, table=table, now=now)
+            while True:
+                count = await self._writer.submit(some)
+                deleted[table] += count
+                if count < PURGE_BATCH:
+                    break
+        return deleted["events"]
 
     async def sweep_expired(self, tenant: str, *, now: int) -> int:
         # The periodic purge does this for every tenant (and delivered events) each minute.

@@ -5,12 +5,16 @@ Every job queued while the previous transaction committed runs in the next one (
 future is resolved, on its event loop, only after COMMIT returns: a 201 then means the write
 survives `kill -9`. A failing job never takes its neighbours down: the batch is rolled back and
 run again with each job in its own savepoint. A caller that gave up (cancelled) is skipped; its
-write stands regardless.
+write stands regardless. Nothing that goes wrong in a batch stops the thread: its callers get
+`StoreUnavailable` (503) and the next batch runs as usual; should the thread end all the same,
+every later caller gets `StoreUnavailable` rather than waiting for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import queue
 import sqlite3
 import threading
@@ -24,6 +28,7 @@ Job = Callable[[sqlite3.Connection], Any]
 
 MAX_JOBS_PER_COMMIT = 512
 _STOP = object()
+log = logging.getLogger("trigger_api")
 
 
 class GroupCommitWriter:
@@ -33,6 +38,7 @@ class GroupCommitWriter:
         self._name = name
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._running = False  # cleared by the thread as it ends, however it ends
 
     async def start(self, connect: Callable[[], sqlite3.Connection]) -> None:
         """Open the write connection (off the event loop) and start the writer thread."""
@@ -40,11 +46,12 @@ class GroupCommitWriter:
         self._thread = threading.Thread(
             target=self._loop, args=(connection,), name=self._name, daemon=True
         )
+        self._running = True
         self._thread.start()
 
     async def submit(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """Run `job` in the next transaction; its result once that transaction has committed."""
-        if self._thread is None:
+        if self._thread is None or not self._running:
             raise StoreUnavailable("store is not open")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._jobs.put((job, future))
@@ -69,10 +76,11 @@ class GroupCommitWriter:
                 stop = any(item is _STOP for item in batch)
                 work = [item for item in batch if item is not _STOP]
                 if work:
-                    _commit(connection, work)
+                    _commit_and_answer(connection, work)
                 if stop:
                     return
         finally:
+            self._running = False
             connection.close()
 
 
@@ -87,17 +95,31 @@ class _JobFailed(Exception):
     """A job raised in a batch run without savepoints; the batch is rolled back and rerun."""
 
 
-def _commit(connection: sqlite3.Connection, work: list[tuple[Job, asyncio.Future[Any]]]) -> None:
+def _commit_and_answer(
+    connection: sqlite3.Connection, work: list[tuple[Job, asyncio.Future[Any]]]
+) -> None:
     jobs = [job for job, _ in work]
     try:
         try:
             outcomes = _transaction(connection, jobs, isolated=False)
         except _JobFailed:
             outcomes = _transaction(connection, jobs, isolated=True)
-    except sqlite3.Error as error:
-        outcomes = [(False, as_store_error(error))] * len(work)
-    loop = work[0][1].get_loop()
-    loop.call_soon_threadsafe(_resolve, [future for _, future in work], outcomes)
+    except BaseException as error:  # whatever it was, the thread must go on
+        if not isinstance(error, sqlite3.Error):
+            log.exception("the SQLite writer's batch failed", exc_info=error)
+        with contextlib.suppress(sqlite3.Error):
+            if connection.in_transaction:  # the rollback itself failed: the next BEGIN would too
+                connection.execute("ROLLBACK")
+        outcomes = [(False, StoreUnavailable("the embedded store failed"))] * len(work)
+    # Each caller is answered on its own loop; a loop that has closed has no one waiting.
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+    for (_, future), outcome in zip(work, outcomes, strict=True):
+        by_loop.setdefault(future.get_loop(), []).append((future, outcome))
+    for loop, answers in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_resolve, answers)
+        except RuntimeError:  # the loop is closed
+            continue
 
 
 def _transaction(
@@ -133,8 +155,8 @@ def _run(connection: sqlite3.Connection, job: Job, isolated: bool) -> tuple[bool
     return outcome
 
 
-def _resolve(futures: list[asyncio.Future[Any]], outcomes: list[tuple[bool, Any]]) -> None:
-    for future, (ok, value) in zip(futures, outcomes, strict=True):
+def _resolve(answers: list[tuple[asyncio.Future[Any], tuple[bool, Any]]]) -> None:
+    for future, (ok, value) in answers:
         if future.done():
             continue  # the caller gave up (cancelled); the write stands regardless
         if ok:

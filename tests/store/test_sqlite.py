@@ -1,14 +1,16 @@
-"""What only the embedded store does: deleting expired rows, which DynamoDB leaves to TTL."""
+"""What only the embedded store does: deleting expired rows, which DynamoDB leaves to TTL, in
+small transactions; and closing without blocking the event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from pathlib import Path
 
 from service.ids import new_event_id
 from service.store.base import IdempotencyRecord, NewEvent
-from service.store.sqlite import SqliteStore
+from service.store.sqlite import PURGE_BATCH, SqliteStore
 
 NOW = int(time.time() * 1000)
 
@@ -33,3 +35,55 @@ async def test_purge_deletes_expired_events_and_idempotency_records_only(tmp_pat
         assert count(path, "events") == 1
         assert count(path, "idempotency") == 0
         assert await store.get_event("acme", long.id, now=NOW + 1_000) is not None
+
+
+async def fill_expired(store: SqliteStore, count: int) -> None:
+    for _ in range(count // 500):
+        events = [NewEvent(new_event_id(NOW), NOW, b'{"old": 1}', NOW + 1) for _ in range(500)]
+        await store.insert_events("acme", events, idempotency=None, now=NOW)
+
+
+async def test_a_large_purge_lets_other_writes_through_meanwhile(tmp_path: Path) -> None:
+    path = tmp_path / "big-purge.db"
+    async with SqliteStore(str(path)) as store:
+        await fill_expired(store, 20 * PURGE_BATCH)
+
+        purge = asyncio.create_task(store.purge_expired(NOW + 1_000))
+        await asyncio.sleep(0)  # its first transaction is under way
+        fresh = NewEvent(new_event_id(NOW), NOW, b'{"new": 1}', NOW + 60_000)
+        await store.insert_events("globex", [fresh], idempotency=None, now=NOW)
+        written_during_purge = not purge.done()
+
+        assert await purge == 20 * PURGE_BATCH
+        assert written_during_purge
+        assert count(path, "events") == 1
+
+
+class SlowReads(SqliteStore):
+    async def slow_read(self, seconds: float) -> None:
+        await self._read(lambda db: time.sleep(seconds))
+
+
+async def test_close_never_blocks_the_event_loop(tmp_path: Path) -> None:
+    store = SlowReads(str(tmp_path / "close.db"))
+    await store.start()
+    await store.ping()  # a reader connection to close
+    reading = asyncio.create_task(store.slow_read(0.5))
+    await asyncio.sleep(0.05)
+    gaps: list[float] = []
+
+    async def tick() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    ticker = asyncio.create_task(tick())
+    await store.close()
+    ticker.cancel()
+    await reading
+
+    assert gaps
+    assert max(gaps) < 0.2

@@ -132,3 +132,43 @@ async def test_a_writer_not_open_is_unavailable(writer: GroupCommitWriter) -> No
     await writer.close()
     with pytest.raises(StoreUnavailable):
         await writer.submit(insert(1))
+
+
+async def test_a_caller_whose_loop_closed_does_not_stop_the_writer(
+    writer: GroupCommitWriter, path: Path
+) -> None:
+    left: list[asyncio.Future[int]] = []
+
+    def submit_from_a_loop_that_closes() -> None:
+        async def submit_and_leave() -> None:
+            left.append(asyncio.ensure_future(writer.submit(insert(1))))
+            await asyncio.sleep(0)  # queued; then asyncio.run cancels it and closes the loop
+
+        asyncio.run(submit_and_leave())
+
+    async with holding(writer):
+        await asyncio.to_thread(submit_from_a_loop_that_closes)
+        later = asyncio.create_task(writer.submit(insert(2)))
+
+    assert await asyncio.wait_for(later, 5) == 2
+    assert await asyncio.wait_for(writer.submit(insert(3)), 5) == 3
+    assert rows(path) == [1, 2, 3]
+
+
+async def test_any_failure_in_a_batch_is_503_for_its_callers_and_the_next_batch_runs(
+    writer: GroupCommitWriter, path: Path
+) -> None:
+    class Escapes(BaseException):
+        """Not an Exception: what a job catching only Exception would miss."""
+
+    def escapes(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO t VALUES (9)")
+        raise Escapes
+
+    async with holding(writer):
+        failing = [asyncio.create_task(writer.submit(j)) for j in (insert(1), escapes)]
+    results = await asyncio.gather(*failing, return_exceptions=True)
+
+    assert all(isinstance(result, StoreUnavailable) for result in results)
+    assert await asyncio.wait_for(writer.submit(insert(2)), 5) == 2
+    assert rows(path) == [2]
