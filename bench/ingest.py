@@ -5,6 +5,7 @@ authenticated events):
   1. a bare Starlette endpoint that only parses the JSON body (bench/bare_app.py);
   2. `trigger-api serve` on the embedded store (durable 201s: WAL, synchronous=FULL);
   3. the batch route on the embedded store, 50 events per request;
+  3b. single events again with `--no-access-log`, to show what the access log costs;
   4. `trigger-api serve` on DynamoDB (tests/moto_server.py, moto with keep-alive and one lock),
      POST /v1/events; concurrent creates are coalesced into batch writes there;
 and compares the CPU time each server process spends per successful request: the service on
@@ -227,6 +228,16 @@ def main() -> None:
                 **batch_result,
                 "rps": batch_result["rps"] * 50,
             }
+        command, stdout = serve_sqlite(workdir, "quiet")
+        port = free_port()
+        with process([*command, "--port", str(port), "--no-access-log"], stdout=stdout):
+            base = f"http://127.0.0.1:{port}"
+            wait_until_up(f"{base}/health")
+            key = demo_key(stdout)
+            wrk(f"{base}/v1/events", body, key, 2, args.connections, workdir)
+            results["trigger-api, sqlite, POST /v1/events, no access log"] = wrk(
+                f"{base}/v1/events", body, key, args.duration, args.connections, workdir
+            )
         with serve_dynamodb(workdir) as (base, key, pid):
             wrk(f"{base}/v1/events", body, key, 2, args.connections, workdir)
             results["trigger-api, dynamodb (moto), POST /v1/events"] = with_cpu(
@@ -236,19 +247,21 @@ def main() -> None:
                 ),
             )
         print(
-            f"\n{'target':<50} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'failed':>8}"
+            f"\n{'target':<54} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'failed':>8}"
             f" {'CPU ms':>7} {'user ms':>7}"
         )
         for name, r in results.items():
             cpu = f"{r['cpu_ms']:>7.3f} {r['user_ms']:>7.3f}" if "cpu_ms" in r else ""
             print(
-                f"{name:<50} {r['rps']:>10.0f} {r['p50']:>8.2f} {r['p99']:>8.2f}"
+                f"{name:<54} {r['rps']:>10.0f} {r['p50']:>8.2f} {r['p99']:>8.2f}"
                 f" {r['failed']:>8.0f} {cpu}"
             )
         bare = results["bare starlette (parse only)"]["rps"]
         single = results["trigger-api, sqlite, POST /v1/events"]["rps"]
         batched = results["trigger-api, sqlite, POST /v1/events/batch (x50)"]["rps"]
+        unlogged = results["trigger-api, sqlite, POST /v1/events, no access log"]["rps"]
         print(f"\nratio ours/bare (single events): {single / bare:.2f}   (target >= 0.5)")
+        print(f"  the same without the access log: {unlogged / bare:.2f}")
         print(f"ratio batch/single (events/s):   {batched / single:.1f}   (target >= 3)")
         dynamo = results["trigger-api, dynamodb (moto), POST /v1/events"]
         bare_cpu = results["bare starlette (parse only)"]
