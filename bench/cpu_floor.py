@@ -37,6 +37,7 @@ def stand_in(mode: str, db: str, port: int) -> None:
     import uvicorn
 
     from service.app import create_app
+    from service.cli import collect_less
     from service.settings import Settings
     from service.store.sqlite import SqliteStore
 
@@ -47,8 +48,10 @@ def stand_in(mode: str, db: str, port: int) -> None:
             await asyncio.sleep(wait)
 
     SqliteStore.insert_events = insert_events  # type: ignore[method-assign]
+    app = create_app(Settings(store="sqlite", db=db))
+    collect_less()  # as `trigger-api serve` does
     uvicorn.run(
-        create_app(Settings(store="sqlite", db=db)),
+        app,
         host="127.0.0.1",
         port=port,
         loop="uvloop",

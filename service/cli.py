@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import gc
 import logging
 import re
 import signal
@@ -36,6 +37,9 @@ STARTUP_FAILURE = 3
 # How long `serve` lets in-flight requests finish on SIGTERM; whatever stops the process (compose,
 # ECS) must wait longer than this before its SIGKILL.
 GRACEFUL_SHUTDOWN_SECONDS = 25
+# Container allocations (net of frees) that start a young-generation collection while serving;
+# Python's default is 700. See `collect_less`.
+YOUNG_COLLECTION_THRESHOLD = 10_000
 
 log = logging.getLogger("trigger_api")
 
@@ -159,6 +163,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
         log_level="info",
     )
     server = Server(config)
+    collect_less()
     server.run(sockets=[sock])
     if not server.started:
         raise SystemExit(STARTUP_FAILURE)
@@ -182,6 +187,20 @@ def _serve_metrics(app: App, settings: Settings) -> None:
         ) from None
     url = f"http://{settings.host}:{server.server_port}/metrics"
     log.info("serving metrics", extra={"fields": {"url": url}})
+
+
+def collect_less() -> None:
+    """Spare the cycle collector's passes over objects that are not garbage.
+
+    A request frees what it allocates by reference counting, but at the default threshold the
+    young generation fills with what the requests in flight still hold: under 64 connections that
+    was ~3,700 collections and ~20 µs of CPU per request, about a sixth of the main thread. With
+    10,000 the same load ran one collection in 60,000 requests, and garbage cycles, if any, wait
+    for at most that many objects. What start-up made (modules, the app) is frozen out of all
+    later passes."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD)
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:
