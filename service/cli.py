@@ -145,10 +145,6 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
     if settings.metrics_port is not None:
         _serve_metrics(app, settings)
     _runs(_prepare, create=True)(settings, args)
-    # uvicorn drains in-flight requests on SIGTERM/SIGINT, then re-raises the signal to the
-    # handler it found: make that handler end the process with status 0, a clean stop.
-    for stop in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop, _exit_cleanly)
     limits = Limits(settings.header_timeout, settings.body_timeout, settings.max_header_bytes)
     config = uvicorn.Config(
         app,
@@ -164,6 +160,13 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
     )
     server = Server(config)
     collect_less()
+    # A SIGTERM or SIGINT from here on asks the server to stop, as uvicorn's own handlers do once
+    # it runs: it drains in-flight requests, then re-raises the signal to this same handler,
+    # which only sets a flag, and the process ends with status 0. A handler that raised instead
+    # could land in a callback that swallows exceptions (a weakref's, during a collection), and
+    # the signal would be lost.
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, server.handle_exit)
     server.run(sockets=[sock])
     if not server.started:
         raise SystemExit(STARTUP_FAILURE)
@@ -201,10 +204,6 @@ def collect_less() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD)
-
-
-def _exit_cleanly(signum: int, frame: object) -> None:
-    raise SystemExit(0)
 
 
 async def _prepare(store: Store, settings: Settings, args: argparse.Namespace) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import httpx
 import pytest
 
 from service.auth import generate_key
-from tests.conftest import Server, free_port
+from tests.conftest import TRIGGER_API, Server, free_port
 
 
 @pytest.fixture
@@ -33,6 +34,29 @@ def test_serve_on_an_empty_store_prints_the_demo_keys_once(tmp_path: Path) -> No
     assert printed.count("_API_KEY='tk_") == 3
     assert "TENANT_NAMES='acme,globex,initech'" in printed
     assert second.stdout == ""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_sent_while_serve_starts_always_stops_it(tmp_path: Path, sig: int) -> None:
+    # Right after the store answered, serve tunes the collector and installs its handlers: a
+    # signal that landed in a weakref callback during that collection used to be swallowed, and
+    # serve ran on for ever.
+    db = str(tmp_path / "starting.db")
+    for attempt in range(4):
+        process = subprocess.Popen(
+            [TRIGGER_API, "serve", "--port", str(free_port()), "--db", db],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stderr is not None
+        for line in process.stderr:
+            if "answered" in line:
+                break
+        process.send_signal(sig)
+        process.communicate(timeout=30)
+        # 0 once serve's handlers are in place; before that, the signal's default action.
+        assert process.returncode in (0, -sig), attempt
 
 
 async def test_every_201_survives_sigkill(tmp_path: Path) -> None:
