@@ -133,9 +133,16 @@ def wrk(
     }
 
 
-def serve_sqlite(workdir: Path, name: str) -> tuple[list[str], Path]:
-    db = workdir / f"{name}.db"
-    return [str(BIN / "trigger-api"), "serve", "--db", str(db)], workdir / f"{name}.out"
+@contextmanager
+def serve_sqlite(workdir: Path, name: str, *flags: str) -> Iterator[tuple[str, str]]:
+    """`trigger-api serve` on a new embedded store: (base url, a demo tenant's key)."""
+    stdout, port = workdir / f"{name}.out", free_port()
+    db = str(workdir / f"{name}.db")
+    command = [str(BIN / "trigger-api"), "serve", "--db", db, "--port", str(port), *flags]
+    with process(command, stdout=stdout):
+        base = f"http://127.0.0.1:{port}"
+        wait_until_up(f"{base}/health")
+        yield base, demo_key(stdout)
 
 
 def demo_key(stdout: Path) -> str:
@@ -210,12 +217,7 @@ def main() -> None:
                 bare_app.pid,
                 lambda: wrk(url, body, None, args.duration, args.connections, workdir),
             )
-        command, stdout = serve_sqlite(workdir, "ours")
-        port = free_port()
-        with process([*command, "--port", str(port)], stdout=stdout):
-            base = f"http://127.0.0.1:{port}"
-            wait_until_up(f"{base}/health")
-            key = demo_key(stdout)
+        with serve_sqlite(workdir, "ours") as (base, key):
             wrk(f"{base}/v1/events", body, key, 2, args.connections, workdir)
             results["trigger-api, sqlite, POST /v1/events"] = wrk(
                 f"{base}/v1/events", body, key, args.duration, args.connections, workdir
@@ -228,12 +230,7 @@ def main() -> None:
                 **batch_result,
                 "rps": batch_result["rps"] * 50,
             }
-        command, stdout = serve_sqlite(workdir, "quiet")
-        port = free_port()
-        with process([*command, "--port", str(port), "--no-access-log"], stdout=stdout):
-            base = f"http://127.0.0.1:{port}"
-            wait_until_up(f"{base}/health")
-            key = demo_key(stdout)
+        with serve_sqlite(workdir, "quiet", "--no-access-log") as (base, key):
             wrk(f"{base}/v1/events", body, key, 2, args.connections, workdir)
             results["trigger-api, sqlite, POST /v1/events, no access log"] = wrk(
                 f"{base}/v1/events", body, key, args.duration, args.connections, workdir
