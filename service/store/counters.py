@@ -9,8 +9,10 @@ second cost each task one small write per flush, not one per event, and no item 
   leases   pk = C#<tenant>  sk = L#<minute>     n: leases that end in that minute (expires a day
                                                 later); in flight = those ending now or later
 
-Reads add this task's changes not yet flushed. A task killed before it flushes loses at most
-`FLUSH_SECONDS` of its changes (documented in DESIGN-NOTES); counts never go below zero.
+Reads add this task's changes not yet flushed. A flush and a read never overlap: while a flush
+writes, its changes are neither in memory nor surely stored, and a read then would miss them.
+A task killed before it flushes loses at most `FLUSH_SECONDS` of its changes (documented in
+DESIGN-NOTES); counts never go below zero.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class Counters:
         self._table = table
         self._changes: defaultdict[str, _Changes] = defaultdict(_Changes)
         self._flusher: asyncio.Task[None] | None = None
+        self._flushing = asyncio.Lock()  # held by a flush, and by a read for its whole length
 
     def start(self) -> None:
         self._flusher = asyncio.create_task(self._flush_periodically())
@@ -85,8 +88,9 @@ class Counters:
             self._changes[tenant].leases[minute(ends)] += change
 
     async def flush(self) -> None:
-        changes, self._changes = self._changes, defaultdict(_Changes)
-        await run_all(self._flush_tenant(tenant, change) for tenant, change in changes.items())
+        async with self._flushing:
+            changes, self._changes = self._changes, defaultdict(_Changes)
+            await run_all(self._flush_tenant(t, change) for t, change in changes.items())
 
     async def _flush_tenant(self, tenant: str, changes: _Changes) -> None:
         try:
@@ -127,6 +131,10 @@ class Counters:
 
     async def read(self, tenant: str, now: int) -> Backlog:
         """The tenant's counts: stored, plus this task's changes not flushed yet."""
+        async with self._flushing:
+            return await self._read(tenant, now)
+
+    async def _read(self, tenant: str, now: int) -> Backlog:
         current = minute(now)
         counts, leases = await asyncio.gather(
             self._db.get_item(TableName=self._table, Key=_key(tenant, "C"), ConsistentRead=True),

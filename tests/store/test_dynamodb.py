@@ -235,3 +235,35 @@ async def test_run_all_raises_the_first_failure_after_every_call_ended() -> None
     with pytest.raises(StoreUnavailable, match="call 5"):
         await run_all(call(n) for n in range(40))
     assert sorted(ended) == list(range(40))
+
+
+async def test_a_read_while_counts_are_being_flushed_misses_none_of_them(
+    dynamo: DynamoStore, acme: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A flush takes the changes out of memory before its writes land; a read in between used to
+    # find them in neither place (GET /v1/stats said 0 for a moment).
+    for _ in range(3):
+        await dynamo.insert_events(acme, [new_event()], idempotency=None, now=NOW)
+    counters = dynamo.counters
+    stored = counters._db
+    writing, go_on = asyncio.Event(), asyncio.Event()
+
+    class HeldWrites:
+        def __getattr__(self, name: str) -> object:
+            return getattr(stored, name)
+
+        async def update_item(self, **request: object) -> object:
+            writing.set()
+            await go_on.wait()
+            return await stored.update_item(**request)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(counters, "_db", HeldWrites())
+    flush = asyncio.create_task(counters.flush())
+    await writing.wait()
+    read = asyncio.create_task(dynamo.backlog(acme, now=NOW))
+    await asyncio.sleep(0.3)  # time enough for a read that does not wait
+    go_on.set()
+    await flush
+
+    assert (await read).undelivered == 3
+    assert (await dynamo.backlog(acme, now=NOW)).undelivered == 3
