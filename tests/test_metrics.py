@@ -137,7 +137,9 @@ async def test_long_poll_waiters_are_counted_while_they_wait(
     auth = {"Authorization": f"Bearer {server.keys()['globex']}"}
     async with httpx.AsyncClient(base_url=server.url, headers=auth, timeout=60) as client:
         polls = [
-            asyncio.create_task(client.post("/v1/events/claim", json={"wait_seconds": 20}))
+            asyncio.create_task(
+                client.post("/v1/events/claim", json={"limit": 1, "wait_seconds": 20})
+            )
             for _ in range(2)
         ]
         while Scrape(metrics)("trigger_long_poll_waiters") < 2:
