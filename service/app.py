@@ -31,7 +31,13 @@ class App(Starlette):
     def __init__(self, metrics: Metrics, access_log: AccessLog | None, **options: Any) -> None:
         self.metrics = metrics
         self._access_log = access_log
+        self.notifier: Notifier | None = None  # the long polls' (set while the app runs)
         super().__init__(**options)
+
+    def stop_waiting(self) -> None:
+        """The server is shutting down: long polls answer now rather than wait it out."""
+        if self.notifier is not None:
+            self.notifier.stop_waiting()
 
     def build_middleware_stack(self) -> ASGIApp:
         return Observed(super().build_middleware_stack(), self.metrics, self._access_log)
@@ -43,7 +49,7 @@ def create_app(settings: Settings | None = None) -> App:
     metrics = Metrics()
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+    async def lifespan(app: App) -> AsyncIterator[dict[str, Any]]:
         async with open_store(settings) as opened:
             store = ObservedStore(opened, metrics)
             auth = Authenticator(store, ttl=settings.api_key_cache_seconds)
@@ -51,7 +57,7 @@ def create_app(settings: Settings | None = None) -> App:
             async def count_claimable(tenant: str, up_to: int) -> int:
                 return await store.count_claimable(tenant, up_to=up_to, now=now_ms())
 
-            notifier = Notifier(count_claimable)
+            notifier = app.notifier = Notifier(count_claimable)
             metrics.watch(auth, notifier)
             housekeeping = Housekeeping(store, service=settings.metrics_service)
             housekeeping.start()

@@ -158,7 +158,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         log_level="info",
     )
-    server = Server(config)
+    server = Server(config, on_stopping=app.stop_waiting)
     collect_less()
     # A SIGTERM or SIGINT from here on asks the server to stop, as uvicorn's own handlers do once
     # it runs: it drains in-flight requests, then re-raises the signal to this same handler,

@@ -6,6 +6,10 @@ tenant's watcher finds claimable events in the store: events other service tasks
 whose lease or delay ran out. One watcher per tenant with waiters checks the store every
 `RECHECK_SECONDS` and wakes as many waiters as it found events, so an idle tenant costs one
 small read a second per task however many claims wait, and an event does not wake a crowd.
+
+When the server begins to shut down (`stop_waiting`), every claim waiting is woken to look once
+more and answer, and none waits again: a stop or a deployment does not hold long polls open for
+their remaining seconds, and their workers poll another task.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class Notifier:
         self._recheck = recheck_seconds
         self._waiters: dict[str, deque[asyncio.Future[None]]] = {}
         self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._stopping = False
         self.waiting = 0  # claims waiting now, for the metrics
         self.looks: Counter[str] = Counter()  # store checks made, by tenant
 
@@ -40,8 +45,19 @@ class Notifier:
                 waiter.set_result(None)
                 events -= 1
 
+    def stop_waiting(self) -> None:
+        """Wake every waiting claim; from now on, `wait` returns at once."""
+        self._stopping = True
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
     async def wait(self, tenant: str, within: float) -> bool:
-        """Wait until woken (True) or `within` seconds pass (False)."""
+        """Wait until woken (True) or `within` seconds pass (False); False at once once the
+        server is stopping."""
+        if self._stopping:
+            return False
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         waiters = self._waiters.setdefault(tenant, deque())
         waiters.append(waiter)

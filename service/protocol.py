@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -161,7 +161,16 @@ def limited_protocol(limits: Limits) -> type[asyncio.Protocol]:
 
 class Server(uvicorn.Server):
     """uvicorn's server, saying where it listens also when given the socket (it logs that only
-    when it binds one itself)."""
+    when it binds one itself), and telling the app when it begins to shut down (`on_stopping`),
+    before it waits for the requests in flight."""
+
+    def __init__(self, config: uvicorn.Config, on_stopping: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_stopping = on_stopping
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._on_stopping()
+        await super().shutdown(sockets)
 
     async def startup(self, sockets: Sequence[socket.socket] | None = None) -> None:
         await super().startup(list(sockets) if sockets is not None else None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from service.auth import generate_key
-from tests.conftest import TRIGGER_API, Server, free_port
+from tests.conftest import TRIGGER_API, Scrape, Server, free_port
 
 
 @pytest.fixture
@@ -57,6 +58,28 @@ def test_a_stop_sent_while_serve_starts_always_stops_it(tmp_path: Path, sig: int
         process.communicate(timeout=30)
         # 0 once serve's handlers are in place; before that, the signal's default action.
         assert process.returncode in (0, -sig), attempt
+
+
+async def test_a_stop_answers_waiting_long_polls_at_once(tmp_path: Path) -> None:
+    metrics = free_port()
+    server = Server(tmp_path, "--db", str(tmp_path / "polls.db"), "--metrics-port", str(metrics))
+    auth = {"Authorization": f"Bearer {server.keys()['acme']}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=auth, timeout=60) as client:
+        polls = [
+            asyncio.create_task(client.post("/v1/events/claim", json={"wait_seconds": 20}))
+            for _ in range(3)
+        ]
+        while Scrape(f"http://127.0.0.1:{metrics}/metrics")("trigger_long_poll_waiters") < 3:
+            assert not any(poll.done() for poll in polls)
+            await asyncio.sleep(0.05)
+        stopped = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        answers = await asyncio.gather(*polls)
+        answered_after = time.monotonic() - stopped
+
+    assert [(a.status_code, a.json()) for a in answers] == [(200, {"events": []})] * 3
+    assert answered_after < 10  # not the 20 s they asked to wait
+    assert server.process.wait(timeout=30) == 0
 
 
 async def test_every_201_survives_sigkill(tmp_path: Path) -> None:
