@@ -68,10 +68,13 @@ def moto_server(*options: str) -> Iterator[str]:
     """tests/moto_server.py in its own process on a free loopback port, started with `options`
     (e.g. `"--meter"`, or `"--partition-wcu", "50"`); yields its endpoint."""
     port = free_port()
+    # Not measured for coverage (it is none of ours), so not slowed by its tracer either.
+    unmeasured = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_PROCESS_")}
     process = subprocess.Popen(
         [sys.executable, str(MOTO_SERVER), str(port), *options],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=unmeasured,
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:
