@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 from common import BIN, create_key, free_port, wait_until_up
-from ingest import EVENT, HERE, process, serve_dynamodb, with_cpu, wrk
+from ingest import EVENT, process, serve_bare, serve_dynamodb, with_cpu, wrk
 
 
 def stand_in(mode: str, db: str, port: int) -> None:
@@ -83,11 +83,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        port = free_port()
-        with process([sys.executable, str(HERE / "bare_app.py"), str(port)]) as bare_app:
-            url = f"http://127.0.0.1:{port}/v1/events"
-            wait_until_up(url)
-            measure("bare starlette (parse only)", bare_app.pid, url, None, workdir)
+        with serve_bare() as (url, pid):
+            measure("bare starlette (parse only)", pid, url, None, workdir)
 
         def route(wait_ms: float, name: str) -> None:
             db = workdir / f"stand-in-{wait_ms:g}.db"

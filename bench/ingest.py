@@ -134,6 +134,16 @@ def wrk(
 
 
 @contextmanager
+def serve_bare() -> Iterator[tuple[str, int]]:
+    """The bare endpoint (bench/bare_app.py): (its POST url, its pid)."""
+    port = free_port()
+    with process([sys.executable, str(HERE / "bare_app.py"), str(port)]) as bare_app:
+        url = f"http://127.0.0.1:{port}/v1/events"
+        wait_until_up(url)
+        yield url, bare_app.pid
+
+
+@contextmanager
 def serve_sqlite(workdir: Path, name: str, *flags: str) -> Iterator[tuple[str, str]]:
     """`trigger-api serve` on a new embedded store: (base url, a demo tenant's key)."""
     stdout, port = workdir / f"{name}.out", free_port()
@@ -208,13 +218,10 @@ def main() -> None:
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        port = free_port()
-        with process([sys.executable, str(HERE / "bare_app.py"), str(port)]) as bare_app:
-            url = f"http://127.0.0.1:{port}/v1/events"
-            wait_until_up(url)
+        with serve_bare() as (url, pid):
             wrk(url, body, None, 2, args.connections, workdir)  # warm-up
             results["bare starlette (parse only)"] = with_cpu(
-                bare_app.pid,
+                pid,
                 lambda: wrk(url, body, None, args.duration, args.connections, workdir),
             )
         with serve_sqlite(workdir, "ours") as (base, key):
