@@ -108,6 +108,18 @@ async def create_dynamo_tables(endpoint: str) -> tuple[str, str]:
     return events_table, keys_table
 
 
+async def fresh_dynamodb_settings(endpoint: str) -> Settings:
+    """Settings for a fresh pair of tables on the moto server at `endpoint`."""
+    events_table, keys_table = await create_dynamo_tables(endpoint)
+    return Settings(
+        store="dynamodb",
+        events_table=events_table,
+        keys_table=keys_table,
+        dynamodb_endpoint=endpoint,
+        region="us-east-1",
+    )
+
+
 # -- one store of each kind per session; every test has tenants of its own -------------------
 #
 # Tables are created once per session (per xdist worker), and every test works as tenants no
@@ -116,14 +128,7 @@ async def create_dynamo_tables(endpoint: str) -> tuple[str, str]:
 
 @pytest.fixture(scope="session")
 async def dynamodb_settings(moto_endpoint: str) -> Settings:
-    events_table, keys_table = await create_dynamo_tables(moto_endpoint)
-    return Settings(
-        store="dynamodb",
-        events_table=events_table,
-        keys_table=keys_table,
-        dynamodb_endpoint=moto_endpoint,
-        region="us-east-1",
-    )
+    return await fresh_dynamodb_settings(moto_endpoint)
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from service.housekeeping import Housekeeping
 from service.settings import Settings
 from service.store import open_store
 from service.store.base import NewEvent, Store, StoreUnavailable
-from tests.conftest import bearer, create_dynamo_tables, running_api
+from tests.conftest import bearer, fresh_dynamodb_settings, running_api
 from tests.store.helpers import NOW, claim, insert
 
 MINUTE = 60_000
@@ -32,14 +32,7 @@ async def fresh_settings(
     """Settings for a deployment of this test's own: its lease and its tenants are its alone."""
     if request.param == "sqlite":
         return Settings(store="sqlite", db=str(tmp_path / "events.db"))
-    events_table, keys_table = await create_dynamo_tables(moto_endpoint)
-    return Settings(
-        store="dynamodb",
-        events_table=events_table,
-        keys_table=keys_table,
-        dynamodb_endpoint=moto_endpoint,
-        region="us-east-1",
-    )
+    return await fresh_dynamodb_settings(moto_endpoint)
 
 
 @pytest.fixture
