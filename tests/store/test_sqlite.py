@@ -1,5 +1,6 @@
 """What only the embedded store does: deleting expired rows, which DynamoDB leaves to TTL, in
-small transactions; and closing without blocking the event loop."""
+small transactions; writing the rows of many creates in a few statements; and closing without
+blocking the event loop."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from service.ids import new_event_id
 from service.store.base import IdempotencyRecord, NewEvent
 from service.store.sqlite import PURGE_BATCH, SqliteStore
+from service.store.sqlite_inserts import ROWS_PER_INSERT
+from tests.store.helpers import holding
 
 NOW = int(time.time() * 1000)
 
@@ -87,3 +92,42 @@ async def test_close_never_blocks_the_event_loop(tmp_path: Path) -> None:
 
     assert gaps
     assert max(gaps) < 0.2
+
+
+async def test_concurrent_creates_share_a_few_inserts_and_every_count_stays_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    statements: list[str] = []
+    open_writer = SqliteStore._open_writer_connection
+
+    def traced(store: SqliteStore) -> sqlite3.Connection:
+        connection = open_writer(store)
+        connection.set_trace_callback(statements.append)
+        return connection
+
+    monkeypatch.setattr(SqliteStore, "_open_writer_connection", traced)
+    tenants = ["acme", "globex", "initech"]
+    sent: dict[str, set[str]] = {tenant: set() for tenant in tenants}
+    async with SqliteStore(str(tmp_path / "shared.db")) as store:
+        creates = []
+        async with holding(store._writer):
+            for n in range(150):  # 1 or 2 events each: 225 rows
+                tenant = tenants[n % 3]
+                events = [
+                    NewEvent(new_event_id(NOW), NOW, b'{"n": %d}' % n, NOW + 60_000)
+                    for _ in range(1 + n % 2)
+                ]
+                sent[tenant] |= {e.id for e in events}
+                creates.append(
+                    asyncio.create_task(
+                        store.insert_events(tenant, events, idempotency=None, now=NOW)
+                    )
+                )
+        assert await asyncio.gather(*creates) == [None] * 150
+
+        for tenant in tenants:
+            page, _ = await store.list_events(tenant, status=None, limit=100, after=None, now=NOW)
+            assert {e.id for e in page} == sent[tenant]
+            assert (await store.backlog(tenant, now=NOW)).undelivered == len(sent[tenant])
+    inserts = [s for s in statements if s.startswith("INSERT INTO events")]
+    assert len(inserts) == -(-225 // ROWS_PER_INSERT)  # 4, not 150

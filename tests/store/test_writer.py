@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
-import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from service.store.base import DuplicateEventId, StoreUnavailable
-from service.store.writer import GroupCommitWriter
+from service.store.writer import Combinable, GroupCommitWriter
+from tests.store.helpers import holding
 
 
 def insert(n: int) -> Callable[[sqlite3.Connection], int]:
@@ -21,6 +21,27 @@ def insert(n: int) -> Callable[[sqlite3.Connection], int]:
         return n
 
     return job
+
+
+@dataclass(frozen=True)
+class Add(Combinable):
+    """Combinable: queued next to each other, any number of them is one INSERT."""
+
+    n: int
+
+    def __call__(self, db: sqlite3.Connection) -> int:
+        return insert(self.n)(db)
+
+    @classmethod
+    def run_together(cls, db: sqlite3.Connection, jobs: Sequence[Add]) -> list[int]:
+        values = ", ".join(["(?)"] * len(jobs))
+        db.execute(f"INSERT INTO t VALUES {values}", [job.n for job in jobs])
+        return [job.n for job in jobs]
+
+
+def count_rows(db: sqlite3.Connection) -> int:
+    count: int = db.execute("SELECT count(*) FROM t").fetchone()[0]
+    return count
 
 
 def rows(path: Path) -> list[int]:
@@ -53,23 +74,6 @@ async def writer(path: Path, statements: list[str]) -> AsyncIterator[GroupCommit
         yield writer
     finally:
         await writer.close()
-
-
-@contextlib.asynccontextmanager
-async def holding(writer: GroupCommitWriter) -> AsyncIterator[None]:
-    """Keep the writer thread busy, so that everything submitted meanwhile queues up."""
-    started, gate = threading.Event(), threading.Event()
-
-    def hold(db: sqlite3.Connection) -> None:
-        started.set()
-        gate.wait(10)
-
-    held = asyncio.create_task(writer.submit(hold))
-    await asyncio.to_thread(started.wait, 10)
-    yield
-    await asyncio.sleep(0)  # the submits scheduled in the block queue their jobs
-    gate.set()
-    await held
 
 
 async def test_a_job_result_arrives_after_commit(writer: GroupCommitWriter, path: Path) -> None:
@@ -172,3 +176,43 @@ async def test_any_failure_in_a_batch_is_503_for_its_callers_and_the_next_batch_
     assert all(isinstance(result, StoreUnavailable) for result in results)
     assert await asyncio.wait_for(writer.submit(insert(2)), 5) == 2
     assert rows(path) == [2]
+
+
+async def test_combinable_jobs_queued_next_to_each_other_run_as_one(
+    writer: GroupCommitWriter, path: Path, statements: list[str]
+) -> None:
+    async with holding(writer):
+        queued = [asyncio.create_task(writer.submit(Add(n))) for n in range(40)]
+    assert await asyncio.gather(*queued) == list(range(40))
+
+    inserts = [s for s in statements if s.startswith("INSERT")]
+    assert len(inserts) == 1
+    assert rows(path) == list(range(40))
+
+
+async def test_another_job_between_combinable_ones_keeps_its_place_in_the_batch(
+    writer: GroupCommitWriter, path: Path, statements: list[str]
+) -> None:
+    jobs: list[Callable[[sqlite3.Connection], int]] = [Add(1), Add(2), count_rows, Add(3), Add(4)]
+    async with holding(writer):
+        queued = [asyncio.create_task(writer.submit(job)) for job in jobs]
+
+    # The count ran after the first two rows and before the last two.
+    assert await asyncio.gather(*queued) == [1, 2, 2, 3, 4]
+    assert len([s for s in statements if s.startswith("INSERT")]) == 2
+    assert statements.count("COMMIT") == 2  # the held job's batch, then this one
+
+
+async def test_a_failing_row_among_combined_jobs_fails_its_own_job_alone(
+    writer: GroupCommitWriter, path: Path, statements: list[str]
+) -> None:
+    await writer.submit(insert(5))
+    async with holding(writer):
+        queued = [asyncio.create_task(writer.submit(Add(n))) for n in (4, 5, 6)]
+    results = await asyncio.gather(*queued, return_exceptions=True)
+
+    assert results[0] == 4
+    assert isinstance(results[1], StoreUnavailable)  # 5 exists: the primary key refuses it
+    assert results[2] == 6
+    assert rows(path) == [4, 5, 6]
+    assert statements.count("ROLLBACK TO job") == 1
