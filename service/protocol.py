@@ -7,7 +7,7 @@ httptools none). This subclass gives each phase a deadline: from the connection'
 (or the next request's first byte) until the head is complete, then until the body is. A head
 that runs out of time gets 408; a body that does has its connection closed (the application
 already owns the answer). A head larger than `max_header_bytes` gets 431 as soon as that is
-known.
+known. Its writes go through a `CoalescingTransport`: a response's head and body in one send.
 
 It overrides the callbacks of `uvicorn.protocols.http.httptools_impl.HttpToolsProtocol` of the
 uvicorn version pinned in pyproject.toml; tests/test_protocol.py drives it over real sockets.
@@ -27,6 +27,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from service.models import Problem, encode
 from service.problems import title
 from service.request_ids import new_request_id
+from service.transport import CoalescingTransport
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     # -- phases ---------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        # A response's head and body in one send (`service/transport.py`).
+        super().connection_made(CoalescingTransport(transport, self.loop))
         self._deadline = self.loop.time() + self.limits.header_timeout
         if type(self)._sweeper is None:
             self._sweep_soon()
