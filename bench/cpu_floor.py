@@ -38,6 +38,7 @@ def stand_in(mode: str, db: str, port: int) -> None:
 
     from service.app import create_app
     from service.cli import collect_less
+    from service.protocol import Limits, limited_protocol
     from service.settings import Settings
     from service.store.sqlite import SqliteStore
 
@@ -48,14 +49,16 @@ def stand_in(mode: str, db: str, port: int) -> None:
             await asyncio.sleep(wait)
 
     SqliteStore.insert_events = insert_events  # type: ignore[method-assign]
-    app = create_app(Settings(store="sqlite", db=db))
-    collect_less()  # as `trigger-api serve` does
+    settings = Settings(store="sqlite", db=db)
+    app = create_app(settings)
+    limits = Limits(settings.header_timeout, settings.body_timeout, settings.max_header_bytes)
+    collect_less()  # as `trigger-api serve` does, with its protocol
     uvicorn.run(
         app,
         host="127.0.0.1",
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=limited_protocol(limits),
         access_log=False,
         proxy_headers=True,
         log_level="warning",
