@@ -141,6 +141,49 @@ def test_a_kept_alive_connection_serves_the_next_request_and_times_its_head(
     assert problem_of(third)[0] == 408
 
 
+def split_responses(data: bytes) -> list[bytes]:
+    """Responses sent one after another on a connection, each with a Content-Length."""
+    responses = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        responses.append(head + b"\r\n\r\n" + rest[:length])
+        data = rest[length:]
+    return responses
+
+
+def test_pipelined_requests_get_their_answers_whole_and_in_order(server: Server) -> None:
+    with connect(server) as sock:
+        sock.sendall(
+            b"GET /health HTTP/1.1\r\nHost: api\r\nX-Request-ID: one\r\n\r\n"
+            b"GET /nowhere HTTP/1.1\r\nHost: api\r\nX-Request-ID: two\r\n\r\n"
+            b"GET /health HTTP/1.1\r\nHost: api\r\nX-Request-ID: three\r\n"
+            b"Connection: close\r\n\r\n"
+        )
+        answers = split_responses(read_all(sock))
+
+    assert [problem_of(a)[0] for a in answers] == [200, 404, 200]
+    assert [problem_of(a)[1]["x-request-id"] for a in answers] == ["one", "two", "three"]
+    assert problem_of(answers[1])[2]["code"] == "not_found"
+
+
+def test_a_websocket_upgrade_is_refused_and_the_server_goes_on(server: Server) -> None:
+    with connect(server) as sock:
+        sock.sendall(
+            b"GET /v1/events HTTP/1.1\r\nHost: api\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        refused = read_all(sock)
+
+    assert refused.startswith(b"HTTP/1.1 403 ")
+    assert httpx.get(f"{server.url}/health").status_code == 200
+
+
 def test_a_long_poll_outlives_the_body_deadline(server: Server) -> None:
     key = server.keys()["acme"]
     started = time.monotonic()

@@ -112,3 +112,63 @@ async def test_writes_past_the_hold_limit_go_out_at_once() -> None:
 
     assert inner.calls == [("writelines", b"head|" + body)]
     assert transport.get_write_buffer_size() == 10
+
+
+class Delegated(Recording):
+    """Records the calls the coalescing transport passes on unchanged."""
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return ("extra", name)
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.calls.append(("set_protocol", b""))
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return asyncio.Protocol()
+
+    def is_reading(self) -> bool:
+        return True
+
+    def pause_reading(self) -> None:
+        self.calls.append(("pause_reading", b""))
+
+    def resume_reading(self) -> None:
+        self.calls.append(("resume_reading", b""))
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self.calls.append(("limits", b"%d,%d" % (high or 0, low or 0)))
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return (1, 2)
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.calls.append(("write_eof", b""))
+
+
+async def test_everything_else_is_the_wrapped_transports() -> None:
+    inner = Delegated()
+    transport = CoalescingTransport(inner, asyncio.get_running_loop())
+
+    assert transport.get_extra_info("peername") == ("extra", "peername")
+    assert isinstance(transport.get_protocol(), asyncio.Protocol)
+    assert transport.is_reading()
+    assert transport.can_write_eof()
+    assert transport.get_write_buffer_limits() == (1, 2)
+    transport.set_protocol(asyncio.Protocol())
+    transport.pause_reading()
+    transport.resume_reading()
+    transport.set_write_buffer_limits(8, 4)
+    transport.write(b"before eof")
+    transport.write_eof()  # what is held goes first
+
+    assert inner.calls == [
+        ("set_protocol", b""),
+        ("pause_reading", b""),
+        ("resume_reading", b""),
+        ("limits", b"8,4"),
+        ("write", b"before eof"),
+        ("write_eof", b""),
+    ]
