@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from service.store.base import DuplicateEventId, StoreUnavailable
-from service.store.writer import Combinable, GroupCommitWriter
+from service.store.writer import _STOP, Combinable, GroupCommitWriter
 from tests.store.helpers import holding
 
 
@@ -216,3 +217,43 @@ async def test_a_failing_row_among_combined_jobs_fails_its_own_job_alone(
     assert results[2] == 6
     assert rows(path) == [4, 5, 6]
     assert statements.count("ROLLBACK TO job") == 1
+
+
+async def test_jobs_submitted_in_one_turn_commit_together_even_on_an_idle_writer(
+    writer: GroupCommitWriter, path: Path, statements: list[str]
+) -> None:
+    async def submit_in_a_busy_turn(n: int) -> int:
+        # The loop's turn goes on, without the GIL: the writer could run meanwhile.
+        time.sleep(0.002)  # noqa: ASYNC251  # a busy turn, on purpose
+        return await writer.submit(insert(n))
+
+    # Each submit used to wake the idle writer at once, which committed the jobs one by one.
+    done = await asyncio.gather(*(submit_in_a_busy_turn(n) for n in range(10)))
+
+    assert done == list(range(10))
+    assert statements.count("COMMIT") == 1
+    assert rows(path) == list(range(10))
+
+
+async def test_close_commits_the_jobs_submitted_in_its_own_turn(
+    writer: GroupCommitWriter, path: Path
+) -> None:
+    submitted = asyncio.create_task(writer.submit(insert(1)))
+    await asyncio.sleep(0)  # submitted; handed over only at the end of this turn
+    await writer.close()
+
+    assert await submitted == 1
+    assert rows(path) == [1]
+
+
+async def test_jobs_handed_over_after_the_thread_ended_are_unavailable(
+    writer: GroupCommitWriter,
+) -> None:
+    submitted = asyncio.create_task(writer.submit(insert(1)))
+    await asyncio.sleep(0)  # submitted; handed over only at the end of this turn
+    writer._jobs.put(_STOP)  # the thread ends before that
+    assert writer._thread is not None
+    writer._thread.join(5)
+
+    with pytest.raises(StoreUnavailable):
+        await asyncio.wait_for(submitted, 5)
