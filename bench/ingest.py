@@ -14,7 +14,10 @@ DynamoDB against the bare endpoint.
 Only successful answers count towards events/s. When more than a handful of requests fail
 (`allowed_failures`), the run prints its figures and then exits with status 1.
 
-    uv run python bench/ingest.py [--duration 10] [--connections 64]
+    uv run python bench/ingest.py [--duration 6] [--connections 64] [--rounds 3]
+
+The machine's speed moves between phases, so every ratio is taken within one round (all targets
+run back to back) and printed as the median and range over the rounds.
 
 Needs `wrk` (Debian: apt-get install wrk).
 """
@@ -27,6 +30,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -202,10 +206,73 @@ def with_cpu(pid: int, run: Callable[[], dict[str, float]]) -> dict[str, float]:
     }
 
 
+BARE = "bare starlette (parse only)"
+SINGLE = "trigger-api, sqlite, POST /v1/events"
+BATCH = "trigger-api, sqlite, POST /v1/events/batch (x50)"
+UNLOGGED = "trigger-api, sqlite, POST /v1/events, no access log"
+DYNAMO = "trigger-api, dynamodb (moto), POST /v1/events"
+
+
+def one_round(
+    body: bytes, batch: bytes, duration: int, connections: int, workdir: Path
+) -> dict[str, dict[str, float]]:
+    """Every target once, one after the other: the figures of one phase of the machine."""
+    results: dict[str, dict[str, float]] = {}
+
+    def run(url: str, payload: bytes, key: str | None) -> dict[str, float]:
+        wrk(url, payload, key, 2, connections, workdir)  # warm-up
+        return wrk(url, payload, key, duration, connections, workdir)
+
+    with serve_bare() as (url, pid):
+        results[BARE] = with_cpu(pid, lambda: run(url, body, None))
+    with serve_sqlite(workdir, "ours") as (base, key):
+        results[SINGLE] = run(f"{base}/v1/events", body, key)
+        batch_result = run(f"{base}/v1/events/batch", batch, key)
+        # Each successful request stored 50 events; a failed one stored none.
+        results[BATCH] = {**batch_result, "rps": batch_result["rps"] * 50}
+    with serve_sqlite(workdir, "quiet", "--no-access-log") as (base, key):
+        results[UNLOGGED] = run(f"{base}/v1/events", body, key)
+    with serve_dynamodb(workdir) as (base, key, pid):
+        results[DYNAMO] = with_cpu(pid, lambda: run(f"{base}/v1/events", body, key))
+    return results
+
+
+def print_round(number: int, results: dict[str, dict[str, float]]) -> None:
+    print(
+        f"\nround {number}: {'target':<50} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'failed':>8} {'CPU ms':>7} {'user ms':>7}"
+    )
+    for name, r in results.items():
+        cpu = f"{r['cpu_ms']:>7.3f} {r['user_ms']:>7.3f}" if "cpu_ms" in r else ""
+        print(
+            f"{'':9}{name:<50} {r['rps']:>10.0f} {r['p50']:>8.2f} {r['p99']:>8.2f}"
+            f" {r['failed']:>8.0f} {cpu}"
+        )
+
+
+def ratios(results: dict[str, dict[str, float]]) -> dict[str, float]:
+    bare = results[BARE]
+    return {
+        "ours/bare (single events)": results[SINGLE]["rps"] / bare["rps"],
+        "the same without the access log": results[UNLOGGED]["rps"] / bare["rps"],
+        "batch/single (events/s)": results[BATCH]["rps"] / results[SINGLE]["rps"],
+        "CPU per ingest, DynamoDB path / bare": results[DYNAMO]["cpu_ms"] / bare["cpu_ms"],
+        "  user time alone": results[DYNAMO]["user_ms"] / bare["user_ms"],
+    }
+
+
+TARGETS = {
+    "ours/bare (single events)": "(target >= 0.5)",
+    "batch/single (events/s)": "(target >= 3)",
+    "CPU per ingest, DynamoDB path / bare": "(target <= 3)",
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--duration", type=int, default=6)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -213,69 +280,25 @@ def main() -> None:
     batch = json.dumps({"events": [EVENT] * 50}).encode()
     print(
         f"event size {len(body)} bytes; {args.connections} connections;"
-        f" {args.duration} s per run; {os.cpu_count()} cores"
+        f" {args.duration} s per run; {args.rounds} rounds; {os.cpu_count()} cores"
     )
-    results: dict[str, dict[str, float]] = {}
+    rounds: list[dict[str, dict[str, float]]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        with serve_bare() as (url, pid):
-            wrk(url, body, None, 2, args.connections, workdir)  # warm-up
-            results["bare starlette (parse only)"] = with_cpu(
-                pid,
-                lambda: wrk(url, body, None, args.duration, args.connections, workdir),
-            )
-        with serve_sqlite(workdir, "ours") as (base, key):
-            wrk(f"{base}/v1/events", body, key, 2, args.connections, workdir)
-            results["trigger-api, sqlite, POST /v1/events"] = wrk(
-                f"{base}/v1/events", body, key, args.duration, args.connections, workdir
-            )
-            batch_result = wrk(
-                f"{base}/v1/events/batch", batch, key, args.duration, args.connections, workdir
-            )
-            # Each successful request stored 50 events; a failed one stored none.
-            results["trigger-api, sqlite, POST /v1/events/batch (x50)"] = {
-                **batch_result,
-                "rps": batch_result["rps"] * 50,
-            }
-        with serve_sqlite(workdir, "quiet", "--no-access-log") as (base, key):
-            wrk(f"{base}/v1/events", body, key, 2, args.connections, workdir)
-            results["trigger-api, sqlite, POST /v1/events, no access log"] = wrk(
-                f"{base}/v1/events", body, key, args.duration, args.connections, workdir
-            )
-        with serve_dynamodb(workdir) as (base, key, pid):
-            wrk(f"{base}/v1/events", body, key, 2, args.connections, workdir)
-            results["trigger-api, dynamodb (moto), POST /v1/events"] = with_cpu(
-                pid,
-                lambda: wrk(
-                    f"{base}/v1/events", body, key, args.duration, args.connections, workdir
-                ),
-            )
-        print(
-            f"\n{'target':<54} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'failed':>8}"
-            f" {'CPU ms':>7} {'user ms':>7}"
-        )
-        for name, r in results.items():
-            cpu = f"{r['cpu_ms']:>7.3f} {r['user_ms']:>7.3f}" if "cpu_ms" in r else ""
-            print(
-                f"{name:<54} {r['rps']:>10.0f} {r['p50']:>8.2f} {r['p99']:>8.2f}"
-                f" {r['failed']:>8.0f} {cpu}"
-            )
-        bare = results["bare starlette (parse only)"]["rps"]
-        single = results["trigger-api, sqlite, POST /v1/events"]["rps"]
-        batched = results["trigger-api, sqlite, POST /v1/events/batch (x50)"]["rps"]
-        unlogged = results["trigger-api, sqlite, POST /v1/events, no access log"]["rps"]
-        print(f"\nratio ours/bare (single events): {single / bare:.2f}   (target >= 0.5)")
-        print(f"  the same without the access log: {unlogged / bare:.2f}")
-        print(f"ratio batch/single (events/s):   {batched / single:.1f}   (target >= 3)")
-        dynamo = results["trigger-api, dynamodb (moto), POST /v1/events"]
-        bare_cpu = results["bare starlette (parse only)"]
-        print(
-            "CPU per ingest, DynamoDB path / bare endpoint:"
-            f" {dynamo['cpu_ms'] / bare_cpu['cpu_ms']:.2f}   (target <= 3);"
-            f" user time alone: {dynamo['user_ms'] / bare_cpu['user_ms']:.2f}"
-        )
+        for number in range(1, args.rounds + 1):
+            workdir = Path(tmp) / f"round-{number}"  # new stores each round
+            workdir.mkdir()
+            rounds.append(one_round(body, batch, args.duration, args.connections, workdir))
+            print_round(number, rounds[-1])
+    # Each ratio is taken within one round (one phase of the machine), then summarised.
+    per_round = [ratios(results) for results in rounds]
+    print(f"\n{'ratio, per round':<40} {'median':>7}  {'min-max':<11}")
+    for name in per_round[0]:
+        values = sorted(r[name] for r in per_round)
+        spread = f"{values[0]:.2f}-{values[-1]:.2f}"
+        print(f"{name:<40} {statistics.median(values):>7.2f}  {spread:<11} {TARGETS.get(name, '')}")
     failures = [
-        f"{name}: {r['failed']:.0f} of {r['requests']:.0f} requests failed"
+        f"round {number}, {name}: {r['failed']:.0f} of {r['requests']:.0f} requests failed"
+        for number, results in enumerate(rounds, 1)
         for name, r in results.items()
         if r["failed"] > allowed_failures(int(r["requests"]))
     ]
