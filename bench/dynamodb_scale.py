@@ -111,8 +111,22 @@ def table_wcu(counts: dict[str, object], table: str) -> int:
     return int(entry["wcu"]) + sum(int(i["wcu"]) for i in entry["indexes"].values())
 
 
-async def lifecycle_wcu(endpoint: str, size: int, events: int) -> tuple[float, int]:
-    """Write units per event for create (single, coalesced) + claim + ack, counters included."""
+def counters_wcu(counts: dict[str, object], table: str) -> int:
+    """The write units of the backlog counters' items (`C#<tenant>`) in `table`."""
+    entry = counts["tables"][table]  # type: ignore[index]
+    scopes = [entry, *entry["indexes"].values()]
+    return sum(
+        int(usage["wcu"])
+        for scope in scopes
+        for value, usage in scope["partitions"].items()
+        if value.startswith("C#")
+    )
+
+
+async def lifecycle_wcu(endpoint: str, size: int, events: int) -> tuple[float, int, int]:
+    """Write units per event for create (single, coalesced) + claim + ack, without the backlog
+    counters; the counters' write units (a few per flush, however many events it counts); and
+    the payload's size."""
     store = await new_store(endpoint)
     tenant = "acme"
     try:
@@ -135,7 +149,9 @@ async def lifecycle_wcu(endpoint: str, size: int, events: int) -> tuple[float, i
             await store.ack_events(tenant, ids, now=now, expires_at=now + 7 * DAY)
         await store.counters.flush()
         counts = meter(endpoint)
-        return table_wcu(counts, store._events) / events, len(payloads[0])
+        counters = counters_wcu(counts, store._events)
+        per_event = (table_wcu(counts, store._events) - counters) / events
+        return per_event, counters, len(payloads[0])
     finally:
         await store.close()
 
@@ -206,10 +222,11 @@ async def main() -> None:
     args = parser.parse_args()
     with dynamodb("--meter") as endpoint:
         for size, target in ((1024, 10), (10 * 1024, 20)):
-            wcu, actual = await lifecycle_wcu(endpoint, size, args.events)
+            wcu, counters, actual = await lifecycle_wcu(endpoint, size, args.events)
             print(
                 f"write units per event lifecycle (create + claim + ack), {actual}-byte payload:"
-                f" {wcu:.2f}  (target <= {target})"
+                f" {wcu:.2f}  (target <= {target}); backlog counters: {counters} for all"
+                f" {args.events} events ({counters / args.events:.3f} each)"
             )
         for shards in (1, 4):
             queries = await claim_queries(endpoint, 1200, shards)
