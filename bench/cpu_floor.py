@@ -11,9 +11,11 @@ no longer shared). This script separates the two in one run:
   2. `trigger-api` whose create stores nothing and answers at once: the route's own cost;
   3. `trigger-api serve` on DynamoDB (tests/moto_server.py), as bench/ingest.py runs it;
   4. (2) answering after (3)'s median latency (or `--wait-ms`): the route's cost at about the
-     rate the test server allows, with no store work.
+     rate the test server allows, with no store work;
+  5. (1) answering after the same latency: the bare endpoint at that rate.
 
-(3) / (4) is what the DynamoDB path itself costs over the route at that rate.
+(3) / (4) is what the DynamoDB path itself costs over the route at that rate, and (3) / (5) the
+DynamoDB path against the bare endpoint at the same rate.
 
     uv run python bench/cpu_floor.py [--duration 8] [--wait-ms MS]
 """
@@ -107,16 +109,20 @@ def main() -> None:
         # The DynamoDB run's median: its rate, give or take, with no store work.
         wait_ms = args.wait_ms or rows[2][1]["p50"]
         route(wait_ms, f"route, create answers after {wait_ms:.0f} ms")
+        with serve_bare(wait_ms) as (url, pid):
+            measure(f"bare, answers after {wait_ms:.0f} ms", pid, url, None, workdir)
 
     print(f"\n{'target':<45} {'events/s':>9} {'p50 ms':>7} {'CPU µs/request':>15}")
     for name, run in rows:
         print(f"{name:<45} {run['rps']:>9.0f} {run['p50']:>7.1f} {run['cpu_ms'] * 1000:>15.0f}")
     cpu = {name: run["cpu_ms"] for name, run in rows}
-    bare, at_once, dynamo, waiting = (cpu[name] for name, _ in rows)
+    bare, at_once, dynamo, waiting, bare_waiting = (cpu[name] for name, _ in rows)
     print(f"\nroute at full rate / bare:           {at_once / bare:.2f}")
     print(f"route at the test server's rate / bare: {waiting / bare:.2f}")
     print(f"DynamoDB path / bare:                 {dynamo / bare:.2f}   (issue 11's figure)")
     print(f"DynamoDB path / route at its rate:    {dynamo / waiting:.2f}   (the store's own share)")
+    print(f"bare at the test server's rate / bare:  {bare_waiting / bare:.2f}")
+    print(f"DynamoDB path / bare at the same rate: {dynamo / bare_waiting:.2f}")
 
 
 if __name__ == "__main__":

@@ -138,10 +138,12 @@ def wrk(
 
 
 @contextmanager
-def serve_bare() -> Iterator[tuple[str, int]]:
-    """The bare endpoint (bench/bare_app.py): (its POST url, its pid)."""
+def serve_bare(delay_ms: float = 0) -> Iterator[tuple[str, int]]:
+    """The bare endpoint (bench/bare_app.py), answering `delay_ms` after each body arrived:
+    (its POST url, its pid)."""
     port = free_port()
-    with process([sys.executable, str(HERE / "bare_app.py"), str(port)]) as bare_app:
+    command = [sys.executable, str(HERE / "bare_app.py"), str(port), str(delay_ms)]
+    with process(command) as bare_app:
         url = f"http://127.0.0.1:{port}/v1/events"
         wait_until_up(url)
         yield url, bare_app.pid
