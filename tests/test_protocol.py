@@ -44,17 +44,21 @@ def read_all(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
+def content_length(head: bytes) -> int:
+    return next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+
+
 def read_response(sock: socket.socket) -> bytes:
     """One whole response on a kept-alive connection (it may arrive in several pieces)."""
     data = b""
     while b"\r\n\r\n" not in data:
         data += sock.recv(65536)
     head, _, body = data.partition(b"\r\n\r\n")
-    length = next(
-        int(line.split(b":")[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
-    )
+    length = content_length(head)
     while len(body) < length:
         body += sock.recv(65536)
     return head + b"\r\n\r\n" + body
@@ -146,11 +150,7 @@ def split_responses(data: bytes) -> list[bytes]:
     responses = []
     while data:
         head, _, rest = data.partition(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":")[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length:")
-        )
+        length = content_length(head)
         responses.append(head + b"\r\n\r\n" + rest[:length])
         data = rest[length:]
     return responses
